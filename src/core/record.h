@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * record.h - the record engine: every operation on every record type.
+ *
+ * The engine validates input against the type's declaration, applies the
+ * state machine and the access rules, computes computed fields, assigns
+ * numbers, and writes the change and its journal entry in one storage
+ * transaction. Callers (HTTP API, CLI) pass the acting user and JSON; they
+ * receive JSON already filtered for that user (hidden fields removed).
+ *
+ * A record is addressed by `ref`: its id ("42") or its number ("INC-000042").
+ * Every function returns 0 or a negative KN_E* code and fills err; on error
+ * nothing has been written.
+ */
+#ifndef KN_RECORD_H
+#define KN_RECORD_H
+
+#include "core/schema.h"
+#include "store/store.h"
+
+typedef struct kn_engine {
+	kn_schema *schema;
+	kn_store *store;
+	char *datadir;
+	json_t *config;     /* DATA/config.json (owned, an object, maybe empty) */
+} kn_engine;
+
+/* Open the data folder: config, schema (embedded + DATA/schema overlays),
+ * storage (migrated forward). */
+int kn_engine_open(const char *datadir, kn_engine **out, kn_error *err);
+void kn_engine_close(kn_engine *e);
+
+/* A query-string parameter, in the order given. */
+typedef struct kn_param {
+	const char *key, *value;
+} kn_param;
+
+/* POST /{type}: body holds field values (and optional "reason").
+ * *out: the new record (new reference). */
+int kn_rec_create(kn_engine *e, const kn_user *u, const kn_type *t, const json_t *body,
+		  json_t **out, kn_error *err);
+int kn_rec_get(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+	       json_t **out, kn_error *err);
+/* PATCH: if_version < 0 means "none given" (KN_EPRECOND unless body has
+ * "version"). Body: fields to change, optional "reason". */
+int kn_rec_update(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		  int64_t if_version, const json_t *body, json_t **out, kn_error *err);
+/* Body: {"to": STATE, field: value..., "reason": "..."}; if_version < 0: not checked. */
+int kn_rec_transition(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		      int64_t if_version, const json_t *body, json_t **out, kn_error *err);
+/* Body: {"body": TEXT, "kind": "comment"|"work_note"}. *out: the comment. */
+int kn_rec_comment(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		   const json_t *body, json_t **out, kn_error *err);
+/* *out: {"items": [...]} comments (and work notes when the user may see them). */
+int kn_rec_comments(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		    json_t **out, kn_error *err);
+/* *out: {"items": [...]} journal entries of the record, filtered for the user. */
+int kn_rec_journal(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		   json_t **out, kn_error *err);
+/* *out: {"items": [...], "next": CURSOR|null, "total": N}. Parameters:
+ * field=value (repeat for any-of), field[op]=value with op in
+ * ne, lt, lte, gt, gte, in (comma list), contains, null (true|false),
+ * open=true|false (state not final / final), sort=a,-b, limit=N (1..500,
+ * default 50), cursor=C, total=false (skip counting). */
+int kn_rec_list(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param *p,
+		size_t np, json_t **out, kn_error *err);
+/* Body: {"kind": K, "target": "TYPE-PLURAL/REF"} e.g. "incidents/INC-000002". */
+int kn_rec_relate(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		  const json_t *body, json_t **out, kn_error *err);
+int kn_rec_relations(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		     json_t **out, kn_error *err);
+int kn_rec_unrelate(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		    int64_t rel_id, kn_error *err);
+
+/* Verify the journal chain and that every record row matches the digest of
+ * its last journal entry. Writes progress/problems to report (may be NULL).
+ * Returns 0 when intact; KN_ECONFLICT naming the first broken entry in err. */
+int kn_audit_verify(kn_engine *e, FILE *report, kn_error *err);
+
+/* Append a journal entry inside the caller's write transaction. changes is
+ * borrowed; digest may be NULL. */
+int kn_journal_append(kn_engine *e, const char *actor, const char *type, int64_t rec_id,
+		      const char *action, const json_t *changes, const char *reason,
+		      const char *digest, kn_error *err);
+/* SHA-256 hex of a record's canonical row (system attributes and fields). */
+void kn_record_digest(const kn_type *t, const json_t *rec, char out[65]);
+
+#endif

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * schema.h - record type declarations.
+ *
+ * A record type is declared as data: a JSON file in schema/ (embedded in the
+ * binary) plus optional site overlays in DATA/schema/*.json that add fields
+ * to a type, adjust existing ones or declare new types. kn_schema_load reads
+ * and validates all of them; the result is immutable for the life of the
+ * process and is shared by every thread.
+ *
+ * Every record has the system attributes id, number, version, state,
+ * created_at, updated_at, created_by and updated_by besides its fields.
+ */
+#ifndef KN_SCHEMA_H
+#define KN_SCHEMA_H
+
+#include "kanri.h"
+
+typedef enum kn_kind {
+	KN_TEXT,     /* single line, max code points (default 255) */
+	KN_LONGTEXT, /* multi-line, max code points (default 65536) */
+	KN_INTEGER,  /* 64-bit, optional min/max */
+	KN_BOOLEAN,
+	KN_ENUM,     /* one of values[] (strings) */
+	KN_DATETIME, /* ISO 8601 with zone in, stored and shown as UTC */
+	KN_DATE,     /* YYYY-MM-DD */
+	KN_REF,      /* key of a record of type ref (its key field or number), or a user name */
+} kn_kind;
+
+/* Roles, as a bit set. */
+enum {
+	KN_ROLE_ADMIN = 1,
+	KN_ROLE_AGENT = 2,
+	KN_ROLE_ENDUSER = 4,
+	KN_ROLE_AUDITOR = 8,
+};
+/* Parse a role name ("admin"...) to its bit, 0 when unknown. */
+int kn_role_parse(const char *name);
+const char *kn_role_name(int role);
+
+typedef struct kn_enumval {
+	char *value;
+	char *label_ja, *label_en;
+} kn_enumval;
+
+typedef struct kn_field {
+	char *name;
+	char *label_ja, *label_en;
+	char *help_ja, *help_en;
+	kn_kind kind;
+	bool required;  /* must be given (non-null) on create */
+	bool readonly;  /* never written by clients (computed fields are readonly) */
+	bool immutable; /* may be set on create, never changed afterwards */
+	bool key;       /* unique; what refs to this type store */
+	bool custom;    /* added by a site overlay */
+	int hidden;     /* role bits that never see this field */
+	int64_t max;    /* text: code points; integer: max value */
+	int64_t min;    /* integer: min value */
+	bool has_min, has_max;
+	kn_enumval *values; /* enum */
+	size_t nvalues;
+	char *ref;          /* KN_REF: target type name, or "user" */
+	json_t *def;        /* default value on create (owned), or NULL */
+	/* computed: the verb registered by a process module, its argument field
+	 * names and its configuration (owned JSON, may be NULL). */
+	char *verb;
+	char **args;
+	size_t nargs;
+	json_t *config;
+	int col;            /* index in kn_type.fields */
+} kn_field;
+
+typedef struct kn_state {
+	char *name;
+	char *label_ja, *label_en;
+	bool initial;
+	bool final; /* closed/cancelled: not "open" */
+} kn_state;
+
+typedef struct kn_transition {
+	char *name;
+	char *label_ja, *label_en;
+	char **from; /* state names; "*" means any non-final state */
+	size_t nfrom;
+	char *to;
+	int roles;      /* role bits allowed to fire it */
+	char **requires; /* fields that must be non-null on entry */
+	size_t nrequires;
+	char *set_time; /* datetime field set to the transition's time, or NULL */
+} kn_transition;
+
+typedef struct kn_type {
+	char *name;   /* "incident" */
+	char *plural; /* "incidents": the API path segment */
+	char *label_ja, *label_en;
+	char *number_prefix; /* "INC-" */
+	int number_width;    /* 6 */
+	char *org_field;     /* the field that scopes end users, or NULL */
+	kn_field *fields;
+	size_t nfields;
+	kn_state *states;
+	size_t nstates;
+	kn_transition *transitions;
+	size_t ntransitions;
+	/* role bits per operation */
+	int can_read, can_create, can_update, can_comment, can_work_note;
+	char ***indexes; /* each a NULL-terminated list of field/system names */
+	size_t nindexes;
+	char **list_fields;
+	size_t nlist_fields;
+	const kn_field *key_field; /* or NULL: refs use the number */
+	json_t *decl;              /* the merged declaration as read (owned) */
+} kn_type;
+
+typedef struct kn_schema {
+	kn_type *types;
+	size_t ntypes;
+	char *digest; /* SHA-256 of the canonical merged declarations */
+} kn_schema;
+
+/* Load the embedded declarations and the overlays in overlay_dir (may be
+ * NULL or missing). Validates everything; on failure returns a negative code
+ * and err says which file and what. */
+int kn_schema_load(kn_schema **out, const char *overlay_dir, kn_error *err);
+void kn_schema_free(kn_schema *s);
+
+const kn_type *kn_schema_type(const kn_schema *s, const char *name);
+/* Find a type by its plural API name ("incidents"). */
+const kn_type *kn_schema_type_plural(const kn_schema *s, const char *plural);
+const kn_field *kn_type_field(const kn_type *t, const char *name);
+const kn_state *kn_type_state(const kn_type *t, const char *name);
+const kn_state *kn_type_initial(const kn_type *t);
+/* The transition from state `from` to state `to`, or NULL. */
+const kn_transition *kn_type_transition(const kn_type *t, const char *from, const char *to);
+/* true when name is a system attribute (id, number, version, state, ...). */
+bool kn_is_system_attr(const char *name);
+
+/* Metadata JSON for the API (new reference). */
+json_t *kn_type_meta(const kn_type *t);
+/* OpenAPI 3 description of the whole API (new reference). */
+json_t *kn_openapi(const kn_schema *s);
+
+/* ---- computed-field verbs ---------------------------------------------
+ * A process module registers a verb by name. The engine calls it with the
+ * field, the record as it will be stored (all fields set) and the field's
+ * configuration; it returns a new reference to the value (or json_null()),
+ * or NULL and fills err.
+ */
+typedef json_t *(*kn_verb_fn)(const kn_field *f, const json_t *rec, kn_error *err);
+void kn_verb_register(const char *name, kn_verb_fn fn);
+kn_verb_fn kn_verb_find(const char *name);
+/* Registers every built-in verb (called once at start-up). */
+void kn_proc_register_all(void);
+
+#endif

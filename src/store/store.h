@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store.h - the storage interface: the only place where SQL exists below it.
+ *
+ * A backend (sqlite.c now, postgres.c next) fills a kn_store_ops table. The
+ * store is shared by all threads; each thread transparently uses its own
+ * connection. All record operations run inside a transaction opened with
+ * kn_store_begin on the calling thread; write transactions are serialised
+ * (one writer at a time) so that numbering and the journal chain are exact.
+ *
+ * Records travel as JSON objects: the system attributes
+ *   id (integer), number (string), version (integer), state (string),
+ *   created_at, updated_at (ISO 8601 UTC strings), created_by, updated_by
+ * and one member per declared field, JSON null when empty. Field values are
+ * already validated and normalised by the engine: text/longtext/enum/ref/
+ * date/datetime are strings, integer is an integer, boolean is true/false.
+ *
+ * Every function returns 0 or a negative KN_E* code and fills err.
+ */
+#ifndef KN_STORE_H
+#define KN_STORE_H
+
+#include "core/schema.h"
+
+typedef struct kn_store kn_store;
+
+/* ---- list queries ------------------------------------------------------ */
+typedef enum kn_op {
+	KN_OP_EQ,       /* attr = value               */
+	KN_OP_NE,       /* attr <> value or attr null */
+	KN_OP_LT, KN_OP_LTE, KN_OP_GT, KN_OP_GTE,
+	KN_OP_IN,       /* attr in (values...)        */
+	KN_OP_NIN,      /* attr not in (values...) or null */
+	KN_OP_CONTAINS, /* text contains value, case-insensitive for ASCII */
+	KN_OP_NULL,     /* attr is null               */
+	KN_OP_NOTNULL,  /* attr is not null           */
+} kn_op;
+
+typedef struct kn_cond {
+	const char *attr; /* a field or system attribute name (validated) */
+	kn_op op;
+	json_t *values;   /* array of normalised values (borrowed) */
+} kn_cond;
+
+typedef struct kn_sort {
+	const char *attr;
+	bool desc;
+} kn_sort;
+
+/*
+ * Sort order: the sorts in order, then id (ascending) as the tie-breaker,
+ * which the engine always appends as the last sort. NULL sorts after every
+ * value in ascending order and before every value in descending order.
+ * after: when not NULL, an array with the values of the sort attributes of
+ * the last row of the previous page (one per sort, same order); only rows
+ * strictly after it are returned.
+ */
+typedef struct kn_query {
+	const kn_cond *conds;
+	size_t nconds;
+	const kn_sort *sorts;
+	size_t nsorts;
+	const json_t *after;
+	int limit;       /* rows wanted (the engine asks for one more to see if there is a next page) */
+	bool want_total; /* count all rows matching conds */
+} kn_query;
+
+/* ---- journal ----------------------------------------------------------- */
+typedef struct kn_jentry {
+	int64_t seq;       /* 1, 2, 3 ... gap-free */
+	char at[32];       /* ISO 8601 UTC */
+	char actor[128];   /* user name, or "system" */
+	char type[64];     /* record type, "" for non-record events (users, tokens) */
+	int64_t rec_id;    /* 0 when none */
+	char action[32];   /* create, update, transition, comment, work_note, relate, unrelate, user.add ... */
+	char *changes;     /* canonical JSON text (owned by whoever filled it) */
+	char *reason;      /* may be NULL */
+	char digest[65];   /* SHA-256 of the record row after the change, "" when none */
+	char prev[65];     /* hash of entry seq-1, 64 zeros for the first */
+	char hash[65];     /* SHA-256 over prev and this entry (see journal.c) */
+} kn_jentry;
+
+/* ---- principals -------------------------------------------------------- */
+typedef struct kn_user {
+	int64_t id;
+	char name[128];
+	int role;         /* one KN_ROLE_* bit */
+	char org[128];    /* "" when none */
+	char pwhash[160]; /* argon2id string, "" when none */
+	int failures;     /* consecutive failed logins */
+	int64_t locked_until; /* epoch ms */
+	bool disabled;
+} kn_user;
+
+typedef struct kn_store_ops {
+	const char *name; /* "sqlite" */
+	int (*open)(const char *dsn, kn_store **out, kn_error *err);
+	void (*close)(kn_store *st);
+	/* Create or forward-migrate tables and indexes for every type. */
+	int (*migrate)(kn_store *st, const kn_schema *s, kn_error *err);
+
+	int (*begin)(kn_store *st, bool write, kn_error *err);
+	int (*commit)(kn_store *st, kn_error *err);
+	void (*rollback)(kn_store *st);
+
+	/* Next number of a type (1, 2, ...), gap-free within committed transactions. */
+	int (*rec_next_number)(kn_store *st, const kn_type *t, int64_t *n, kn_error *err);
+	/* Insert rec (all attributes but id); sets *id. KN_ECONFLICT on a duplicate key. */
+	int (*rec_insert)(kn_store *st, const kn_type *t, const json_t *rec, int64_t *id,
+			  kn_error *err);
+	/* Set the attributes in `set` (which includes the new version) on row id
+	 * when its version is still `version`; KN_ECONFLICT when it is not. */
+	int (*rec_update)(kn_store *st, const kn_type *t, int64_t id, int64_t version,
+			  const json_t *set, kn_error *err);
+	/* Fetch by id (when number is NULL) or by number; KN_ENOTFOUND. */
+	int (*rec_get)(kn_store *st, const kn_type *t, int64_t id, const char *number,
+		       json_t **out, kn_error *err);
+	/* Fetch by key: the type's key field value, or its number when it has none. */
+	int (*rec_get_key)(kn_store *st, const kn_type *t, const char *key, json_t **out,
+			   kn_error *err);
+	/* One page of records: *items a new array, *total when asked (else -1). */
+	int (*rec_list)(kn_store *st, const kn_type *t, const kn_query *q, json_t **items,
+			int64_t *total, kn_error *err);
+	/* Call cb for every record in id order; a non-zero return stops and is returned. */
+	int (*rec_scan)(kn_store *st, const kn_type *t, int (*cb)(void *ctx, json_t *rec),
+			void *ctx, kn_error *err);
+
+	/* Comments and work notes: c has type, rec_id, kind, body, author, created_at. */
+	int (*comment_insert)(kn_store *st, const json_t *c, int64_t *id, kn_error *err);
+	/* Array of {id, kind, body, author, created_at}, oldest first. */
+	int (*comment_list)(kn_store *st, const char *type, int64_t rec_id, bool work_notes,
+			    json_t **out, kn_error *err);
+
+	/* Relations between records: r has from_type, from_id, kind, to_type, to_id,
+	 * created_by, created_at. KN_ECONFLICT when the same relation exists. */
+	int (*rel_insert)(kn_store *st, const json_t *r, int64_t *id, kn_error *err);
+	int (*rel_delete)(kn_store *st, int64_t id, kn_error *err);
+	/* Relations where the record is either end: array of the rows with id. */
+	int (*rel_list)(kn_store *st, const char *type, int64_t rec_id, json_t **out,
+			kn_error *err);
+
+	/* Last journal entry's seq and hash (0 and 64 zeros when empty). */
+	int (*journal_head)(kn_store *st, int64_t *seq, char hash[65], kn_error *err);
+	int (*journal_insert)(kn_store *st, const kn_jentry *e, kn_error *err);
+	/* Entries of one record, oldest first, as JSON objects
+	 * {seq, at, actor, action, changes (parsed), reason}. */
+	int (*journal_list)(kn_store *st, const char *type, int64_t rec_id, json_t **out,
+			    kn_error *err);
+	/* Every entry in seq order; e->changes and e->reason are valid during cb only. */
+	int (*journal_scan)(kn_store *st, int (*cb)(void *ctx, const kn_jentry *e), void *ctx,
+			    kn_error *err);
+
+	int (*user_insert)(kn_store *st, kn_user *u, kn_error *err); /* sets u->id; KN_ECONFLICT on duplicate name */
+	int (*user_get)(kn_store *st, const char *name, int64_t id, kn_user *out, kn_error *err); /* by name, or id when name NULL */
+	int (*user_set_login)(kn_store *st, int64_t uid, int failures, int64_t locked_until,
+			      kn_error *err);
+	int (*token_insert)(kn_store *st, int64_t uid, const char *hash, const char *label,
+			    const char *created_at, kn_error *err);
+	int (*token_lookup)(kn_store *st, const char *hash, kn_user *out, kn_error *err);
+	int (*session_insert)(kn_store *st, const char *hash, int64_t uid, const char *csrf,
+			      int64_t expires, kn_error *err);
+	/* KN_ENOTFOUND when missing or expired (now given in epoch ms). */
+	int (*session_lookup)(kn_store *st, const char *hash, int64_t now, kn_user *out,
+			      char csrf[64], kn_error *err);
+	int (*session_delete)(kn_store *st, const char *hash, kn_error *err);
+
+	/* Small key/value settings (schema digest, format version...). *val owned by caller, NULL when missing. */
+	int (*meta_get)(kn_store *st, const char *key, char **val, kn_error *err);
+	int (*meta_set)(kn_store *st, const char *key, const char *val, kn_error *err);
+} kn_store_ops;
+
+struct kn_store {
+	const kn_store_ops *ops;
+};
+
+extern const kn_store_ops kn_store_sqlite;
+
+/* Open the backend named by dsn: "sqlite:PATH" or a plain path (SQLite). */
+int kn_store_open(const char *dsn, kn_store **out, kn_error *err);
+
+#endif
