@@ -29,6 +29,18 @@ typedef struct kn_engine {
  * storage (migrated forward). */
 int kn_engine_open(const char *datadir, kn_engine **out, kn_error *err);
 void kn_engine_close(kn_engine *e);
+/* Create a new data folder with an empty, migrated database (and the
+ * folders schema/ for overlays). KN_EEXIST when datadir exists and is not
+ * an empty folder. */
+int kn_engine_create(const char *datadir, kn_error *err);
+
+/* Import records from a JSON Lines stream (one object per line, same body as
+ * POST, optionally with "state"), as user u, committing every `batch`
+ * records. Each record is validated and journalled exactly as a create.
+ * Stops at the first bad line (err names the line); records of earlier
+ * batches stay. *count: records imported. */
+int kn_rec_import(kn_engine *e, const kn_user *u, const kn_type *t, FILE *in, int batch,
+		  int64_t *count, kn_error *err);
 
 /* A query-string parameter, in the order given. */
 typedef struct kn_param {
