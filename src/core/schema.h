@@ -3,7 +3,7 @@
  * schema.h - record type declarations.
  *
  * A record type is declared as data: a JSON file in schema/ (embedded in the
- * binary) plus optional site overlays in DATA/schema/*.json that add fields
+ * binary) plus optional site overlays, .json files in DATA/schema/, that add fields
  * to a type, adjust existing ones or declare new types. kn_schema_load reads
  * and validates all of them; the result is immutable for the life of the
  * process and is shared by every thread.
@@ -147,8 +147,11 @@ json_t *kn_openapi(const kn_schema *s);
  * or NULL and fills err.
  */
 typedef json_t *(*kn_verb_fn)(const kn_field *f, const json_t *rec, kn_error *err);
-void kn_verb_register(const char *name, kn_verb_fn fn);
+/* Checks a field's configuration when the schema loads; 0 or fills err. */
+typedef int (*kn_verb_check_fn)(const kn_field *f, kn_error *err);
+void kn_verb_register(const char *name, kn_verb_fn fn, kn_verb_check_fn check);
 kn_verb_fn kn_verb_find(const char *name);
+kn_verb_check_fn kn_verb_check(const char *name);
 /* Registers every built-in verb (called once at start-up). */
 void kn_proc_register_all(void);
 

@@ -1,0 +1,1582 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * record.c - the record engine: validation, state machine, access, numbering,
+ * computed fields and the journal, for every declared record type.
+ *
+ * Each write is one storage transaction: the row, its number and its journal
+ * entry commit together or not at all. Validation happens before anything is
+ * written, so a rejected request leaves no trace.
+ */
+#include "kanri.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "core/record.h"
+
+/* ---- engine ------------------------------------------------------------ */
+
+static char *db_path(const char *datadir) { return kn_xasprintf("%s/kanri.db", datadir); }
+
+static int load_config(kn_engine *e, kn_error *err)
+{
+	char *path = kn_xasprintf("%s/config.json", e->datadir);
+	json_error_t je;
+	if (access(path, F_OK) != 0) {
+		e->config = json_object();
+		free(path);
+		return 0;
+	}
+	e->config = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	int rc = 0;
+	if (!e->config || !json_is_object(e->config))
+		rc = kn_fail(err, KN_EVALID, "", "%s: line %d: %s", path, je.line,
+			     e->config ? "not an object" : je.text);
+	free(path);
+	return rc;
+}
+
+int kn_engine_open(const char *datadir, kn_engine **out, kn_error *err)
+{
+	struct stat st;
+	if (stat(datadir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return kn_fail(err, KN_ENOTFOUND, "", "data folder %s does not exist (kanri init --data %s)",
+			       datadir, datadir);
+	if (sodium_init() < 0)
+		return kn_fail(err, KN_EINTERNAL, "", "libsodium failed to start");
+	kn_proc_register_all();
+	kn_engine *e = kn_xcalloc(1, sizeof *e);
+	e->datadir = kn_xstrdup(datadir);
+	int rc = load_config(e, err);
+	char *ov = kn_xasprintf("%s/schema", datadir);
+	if (!rc)
+		rc = kn_schema_load(&e->schema, ov, err);
+	free(ov);
+	if (!rc) {
+		const char *dsn = json_string_value(json_object_get(e->config, "store"));
+		char *def = db_path(datadir);
+		rc = kn_store_open(dsn ? dsn : def, &e->store, err);
+		free(def);
+	}
+	if (!rc)
+		rc = e->store->ops->migrate(e->store, e->schema, err);
+	if (!rc)
+		rc = e->store->ops->meta_set(e->store, "schema_digest", e->schema->digest, err);
+	if (rc) {
+		kn_engine_close(e);
+		return rc;
+	}
+	*out = e;
+	return 0;
+}
+
+void kn_engine_close(kn_engine *e)
+{
+	if (!e)
+		return;
+	if (e->store)
+		e->store->ops->close(e->store);
+	kn_schema_free(e->schema);
+	json_decref(e->config);
+	free(e->datadir);
+	free(e);
+}
+
+int kn_engine_create(const char *datadir, kn_error *err)
+{
+	struct stat st;
+	if (stat(datadir, &st) == 0) {
+		char *db = db_path(datadir);
+		bool has_db = access(db, F_OK) == 0;
+		free(db);
+		if (!S_ISDIR(st.st_mode) || has_db)
+			return kn_fail(err, KN_EEXIST, "", "%s already exists; not overwriting it",
+				       datadir);
+	} else if (mkdir(datadir, 0750) != 0) {
+		return kn_fail(err, KN_EINTERNAL, "", "cannot create %s: %s", datadir,
+			       strerror(errno));
+	}
+	char *ov = kn_xasprintf("%s/schema", datadir);
+	if (mkdir(ov, 0750) != 0 && errno != EEXIST) {
+		free(ov);
+		return kn_fail(err, KN_EINTERNAL, "", "cannot create schema folder: %s",
+			       strerror(errno));
+	}
+	free(ov);
+	kn_engine *e;
+	int rc = kn_engine_open(datadir, &e, err);
+	if (!rc)
+		kn_engine_close(e);
+	return rc;
+}
+
+/* ---- small helpers ----------------------------------------------------- */
+
+#define ST(e) ((e)->store)
+#define OPS(e) ((e)->store->ops)
+
+static bool role_in(const kn_user *u, int mask) { return u && (u->role & mask); }
+
+static const char *actor_name(const kn_user *u) { return u ? u->name : "system"; }
+
+static bool is_enduser(const kn_user *u) { return u && u->role == KN_ROLE_ENDUSER; }
+
+/* Whether u may see record rec (organisation scoping for end users). */
+static bool org_visible(const kn_type *t, const kn_user *u, const json_t *rec)
+{
+	if (!is_enduser(u) || !t->org_field)
+		return true;
+	const char *org = json_string_value(json_object_get(rec, t->org_field));
+	return org && u->org[0] && strcmp(org, u->org) == 0;
+}
+
+/* A copy of rec without the fields hidden from u's role. */
+static json_t *filter_out(const kn_type *t, const kn_user *u, json_t *rec)
+{
+	if (!u)
+		return rec;
+	for (size_t i = 0; i < t->nfields; i++)
+		if (t->fields[i].hidden & u->role)
+			json_object_del(rec, t->fields[i].name);
+	return rec;
+}
+
+static bool field_visible(const kn_type *t, const kn_user *u, const char *name)
+{
+	const kn_field *f = kn_type_field(t, name);
+	return !(u && f && (f->hidden & u->role));
+}
+
+static void format_number(const kn_type *t, int64_t n, char *out, size_t sz)
+{
+	snprintf(out, sz, "%s%0*lld", t->number_prefix, t->number_width, (long long)n);
+}
+
+/* Fetch a record by "42" or "INC-000042" (any transaction state). */
+static int fetch(kn_engine *e, const kn_type *t, const char *ref, json_t **out, kn_error *err)
+{
+	if (!ref || !*ref)
+		return kn_fail(err, KN_ENOTFOUND, "", "no record given");
+	char *end;
+	errno = 0;
+	long long id = strtoll(ref, &end, 10);
+	if (*end == 0 && errno == 0 && ref[0] >= '0' && ref[0] <= '9') {
+		if (id <= 0)
+			return kn_fail(err, KN_ENOTFOUND, "", "%s %s not found", t->name, ref);
+		return OPS(e)->rec_get(ST(e), t, id, NULL, out, err);
+	}
+	return OPS(e)->rec_get(ST(e), t, 0, ref, out, err);
+}
+
+/* Fetch for user u: not found unless u may read it. */
+static int fetch_for(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		     json_t **out, kn_error *err)
+{
+	if (u && !role_in(u, t->can_read))
+		return kn_fail(err, KN_EFORBIDDEN, "", "your role may not read %s records",
+			       t->name);
+	int rc = fetch(e, t, ref, out, err);
+	if (rc == KN_ENOTFOUND)
+		return kn_fail(err, KN_ENOTFOUND, "", "%s %s not found", t->name, ref);
+	if (rc)
+		return rc;
+	if (!org_visible(t, u, *out)) {
+		json_decref(*out);
+		*out = NULL;
+		return kn_fail(err, KN_ENOTFOUND, "", "%s %s not found", t->name, ref);
+	}
+	return 0;
+}
+
+/* ---- values -------------------------------------------------------------- */
+
+/*
+ * Check and normalise one input value for field f. *out: new reference.
+ * refs are checked to exist (needs an open transaction on this thread).
+ */
+static int value_norm(kn_engine *e, const kn_field *f, json_t *in, json_t **out, kn_error *err)
+{
+	if (json_is_null(in)) {
+		*out = json_null();
+		return 0;
+	}
+	switch (f->kind) {
+	case KN_TEXT:
+	case KN_LONGTEXT: {
+		if (!json_is_string(in))
+			return kn_fail(err, KN_EVALID, f->name, "%s must be text", f->name);
+		size_t n = kn_utf8_len(json_string_value(in));
+		if ((int64_t)n > f->max)
+			return kn_fail(err, KN_EVALID, f->name,
+				       "%s is %zu characters long; at most %lld are allowed",
+				       f->name, n, (long long)f->max);
+		if (f->kind == KN_TEXT && strpbrk(json_string_value(in), "\r\n"))
+			return kn_fail(err, KN_EVALID, f->name, "%s must be a single line",
+				       f->name);
+		*out = json_incref(in);
+		return 0;
+	}
+	case KN_INTEGER:
+		if (!json_is_integer(in))
+			return kn_fail(err, KN_EVALID, f->name, "%s must be a whole number",
+				       f->name);
+		if ((f->has_min && json_integer_value(in) < f->min) ||
+		    (f->has_max && json_integer_value(in) > f->max)) {
+			if (f->has_min && f->has_max)
+				return kn_fail(err, KN_EVALID, f->name,
+					       "%s must be between %lld and %lld", f->name,
+					       (long long)f->min, (long long)f->max);
+			return kn_fail(err, KN_EVALID, f->name, "%s must be %s %lld", f->name,
+				       f->has_min ? "at least" : "at most",
+				       (long long)(f->has_min ? f->min : f->max));
+		}
+		*out = json_incref(in);
+		return 0;
+	case KN_BOOLEAN:
+		if (!json_is_boolean(in))
+			return kn_fail(err, KN_EVALID, f->name, "%s must be true or false",
+				       f->name);
+		*out = json_incref(in);
+		return 0;
+	case KN_ENUM: {
+		const char *s = json_string_value(in);
+		for (size_t i = 0; s && i < f->nvalues; i++)
+			if (strcmp(s, f->values[i].value) == 0) {
+				*out = json_incref(in);
+				return 0;
+			}
+		kn_buf b;
+		kn_buf_init(&b, 400);
+		for (size_t i = 0; i < f->nvalues; i++)
+			kn_buf_addf(&b, "%s%s", i ? ", " : "", f->values[i].value);
+		kn_fail(err, KN_EVALID, f->name, "%s must be one of: %s", f->name,
+			b.data ? b.data : "");
+		kn_buf_release(&b);
+		return KN_EVALID;
+	}
+	case KN_DATETIME: {
+		int64_t ms;
+		if (!json_is_string(in) || kn_parse_datetime(json_string_value(in), &ms) ||
+		    !strchr(json_string_value(in), 'T'))
+			return kn_fail(err, KN_EVALID, f->name,
+				       "%s must be a date and time with a zone, like "
+				       "2026-11-25T14:30:00+09:00",
+				       f->name);
+		char buf[40];
+		kn_format_datetime(ms, buf, sizeof buf);
+		*out = json_string(buf);
+		return 0;
+	}
+	case KN_DATE: {
+		int64_t ms;
+		const char *s = json_string_value(in);
+		if (!s || strlen(s) != 10 || kn_parse_datetime(s, &ms))
+			return kn_fail(err, KN_EVALID, f->name, "%s must be a date like 2026-11-25",
+				       f->name);
+		*out = json_incref(in);
+		return 0;
+	}
+	case KN_REF: {
+		const char *s = json_string_value(in);
+		if (!s || !*s)
+			return kn_fail(err, KN_EVALID, f->name, "%s must name a %s", f->name,
+				       f->ref);
+		int rc;
+		kn_error e2 = {0};
+		if (strcmp(f->ref, "user") == 0) {
+			kn_user usr;
+			rc = OPS(e)->user_get(ST(e), s, 0, &usr, &e2);
+		} else {
+			json_t *r = NULL;
+			rc = OPS(e)->rec_get_key(ST(e), kn_schema_type(e->schema, f->ref), s, &r,
+						 &e2);
+			json_decref(r);
+		}
+		if (rc == KN_ENOTFOUND)
+			return kn_fail(err, KN_EVALID, f->name, "%s: no %s named '%s'", f->name,
+				       f->ref, s);
+		if (rc) {
+			*err = e2;
+			return rc;
+		}
+		*out = json_incref(in);
+		return 0;
+	}
+	}
+	return kn_fail(err, KN_EINTERNAL, f->name, "unknown kind");
+}
+
+/* Recompute every computed field of rec in place. */
+static int compute_fields(const kn_type *t, json_t *rec, kn_error *err)
+{
+	for (size_t i = 0; i < t->nfields; i++) {
+		const kn_field *f = &t->fields[i];
+		if (!f->verb)
+			continue;
+		json_t *v = kn_verb_find(f->verb)(f, rec, err);
+		if (!v)
+			return err->code ? err->code : KN_EINTERNAL;
+		json_object_set_new(rec, f->name, v);
+	}
+	return 0;
+}
+
+/*
+ * Apply the field values of body to rec (validated), recording each change
+ * in changes ([{field, old, new}]). skip: body keys that are not fields
+ * (NULL-terminated). creating: immutable fields may be set.
+ */
+static int apply_body(kn_engine *e, const kn_type *t, const kn_user *u, const json_t *body,
+		      const char *const *skip, bool creating, json_t *rec, json_t *changes,
+		      kn_error *err)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)body, key, val)
+	{
+		bool skipped = false;
+		for (int i = 0; skip[i]; i++)
+			skipped |= strcmp(key, skip[i]) == 0;
+		if (skipped)
+			continue;
+		const kn_field *f = kn_type_field(t, key);
+		if (!f || (u && (f->hidden & u->role))) {
+			if (strcmp(key, "state") == 0)
+				return kn_fail(err, KN_EVALID, key,
+					       "state changes only through a transition "
+					       "(POST .../transition {\"to\": STATE})");
+			if (kn_is_system_attr(key))
+				return kn_fail(err, KN_EVALID, key, "%s is set by kanri", key);
+			return kn_fail(err, KN_EVALID, key, "%s has no field '%s'", t->name, key);
+		}
+		if (f->readonly)
+			return kn_fail(err, KN_EVALID, key, "%s is %s and cannot be written", key,
+				       f->verb ? "computed" : "read-only");
+		json_t *nv;
+		int rc = value_norm(e, f, val, &nv, err);
+		if (rc)
+			return rc;
+		json_t *old = json_object_get(rec, key);
+		if (old && json_equal(old, nv)) {
+			json_decref(nv);
+			continue;
+		}
+		if (f->immutable && !creating) {
+			json_decref(nv);
+			return kn_fail(err, KN_EVALID, key, "%s cannot be changed once set", key);
+		}
+		if (changes)
+			json_array_append_new(changes,
+					      json_pack("{s:s,s:O,s:O}", "field", key, "old",
+							old ? old : json_null(), "new", nv));
+		json_object_set_new(rec, key, nv);
+	}
+	return 0;
+}
+
+/* After computing, add changes for computed fields that moved. */
+static void note_computed(const kn_type *t, const json_t *before, const json_t *after,
+			  json_t *changes)
+{
+	for (size_t i = 0; i < t->nfields; i++) {
+		const kn_field *f = &t->fields[i];
+		if (!f->verb && !f->readonly)
+			continue;
+		json_t *o = json_object_get(before, f->name), *n = json_object_get(after, f->name);
+		if (!o)
+			o = json_null();
+		if (!n)
+			n = json_null();
+		if (!json_equal(o, n))
+			json_array_append_new(changes, json_pack("{s:s,s:O,s:O}", "field", f->name,
+								 "old", o, "new", n));
+	}
+}
+
+static int body_object(const json_t *body, kn_error *err)
+{
+	if (!json_is_object(body))
+		return kn_fail(err, KN_EINVAL, "", "the body must be a JSON object");
+	return 0;
+}
+
+static int reason_of(const json_t *body, const char **reason, kn_error *err)
+{
+	json_t *r = json_object_get(body, "reason");
+	*reason = NULL;
+	if (!r || json_is_null(r))
+		return 0;
+	if (!json_is_string(r) || kn_utf8_len(json_string_value(r)) > 4000)
+		return kn_fail(err, KN_EVALID, "reason", "reason must be text of at most 4000 characters");
+	*reason = json_string_value(r);
+	return 0;
+}
+
+/* ---- journal ----------------------------------------------------------- */
+
+static void entry_hash(const kn_jentry *je, char out[65])
+{
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	kn_buf_addf(&b, "%lld\n%s\n%s\n%s\n%lld\n%s\n", (long long)je->seq, je->at, je->actor,
+		    je->type, (long long)je->rec_id, je->action);
+	kn_buf_adds(&b, je->changes ? je->changes : "");
+	kn_buf_adds(&b, "\n");
+	kn_buf_adds(&b, je->reason ? je->reason : "\x01");
+	kn_buf_addf(&b, "\n%s\n%s", je->digest, je->prev);
+	kn_sha256_hex(b.data, b.len, out);
+	kn_buf_release(&b);
+}
+
+int kn_journal_append(kn_engine *e, const char *actor, const char *type, int64_t rec_id,
+		      const char *action, const json_t *changes, const char *reason,
+		      const char *digest, kn_error *err)
+{
+	kn_jentry je;
+	memset(&je, 0, sizeof je);
+	int rc = OPS(e)->journal_head(ST(e), &je.seq, je.prev, err);
+	if (rc)
+		return rc;
+	je.seq++;
+	kn_now_iso(je.at, sizeof je.at);
+	snprintf(je.actor, sizeof je.actor, "%s", actor);
+	snprintf(je.type, sizeof je.type, "%s", type ? type : "");
+	je.rec_id = rec_id;
+	snprintf(je.action, sizeof je.action, "%s", action);
+	je.changes = kn_json_canon(changes ? changes : json_array());
+	je.reason = (char *)reason;
+	snprintf(je.digest, sizeof je.digest, "%s", digest ? digest : "");
+	entry_hash(&je, je.hash);
+	rc = OPS(e)->journal_insert(ST(e), &je, err);
+	free(je.changes);
+	return rc;
+}
+
+void kn_record_digest(const kn_type *t, const json_t *rec, char out[65])
+{
+	json_t *c = json_object();
+	static const char *const sys[] = {"id",	     "number",	   "version",
+					  "state",   "created_at", "updated_at",
+					  "created_by", "updated_by"};
+	for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++) {
+		json_t *v = json_object_get(rec, sys[i]);
+		json_object_set(c, sys[i], v ? v : json_null());
+	}
+	for (size_t i = 0; i < t->nfields; i++) {
+		json_t *v = json_object_get(rec, t->fields[i].name);
+		json_object_set(c, t->fields[i].name, v ? v : json_null());
+	}
+	char *s = kn_json_canon(c);
+	kn_sha256_hex(s, strlen(s), out);
+	free(s);
+	json_decref(c);
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+static int begin_write(kn_engine *e, kn_error *err) { return OPS(e)->begin(ST(e), true, err); }
+
+static int finish(kn_engine *e, int rc, kn_error *err)
+{
+	if (rc) {
+		OPS(e)->rollback(ST(e));
+		return rc;
+	}
+	return OPS(e)->commit(ST(e), err);
+}
+
+/* ---- create ------------------------------------------------------------ */
+
+static const char *const create_skip[] = {"reason", NULL};
+static const char *const import_skip[] = {"reason", "state", NULL};
+
+/* The body of a create, inside the caller's write transaction. */
+static int create_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, const json_t *body,
+			 bool import, json_t **out, kn_error *err)
+{
+	json_t *rec = json_object();
+	json_t *changes = json_array();
+	const char *reason;
+	int rc = reason_of(body, &reason, err);
+	const kn_state *st = kn_type_initial(t);
+	if (!rc && import && json_object_get(body, "state")) {
+		const char *sn = json_string_value(json_object_get(body, "state"));
+		st = sn ? kn_type_state(t, sn) : NULL;
+		if (!st)
+			rc = kn_fail(err, KN_EVALID, "state", "%s has no state '%s'", t->name,
+				     sn ? sn : "?");
+	}
+	/* defaults first, so that the body overrides them */
+	for (size_t i = 0; i < t->nfields; i++)
+		json_object_set(rec, t->fields[i].name,
+				t->fields[i].def ? t->fields[i].def : json_null());
+	if (!rc)
+		rc = apply_body(e, t, u, body, import ? import_skip : create_skip, true, rec,
+				NULL, err);
+	if (!rc && t->org_field && is_enduser(u)) {
+		const char *given = json_string_value(json_object_get(rec, t->org_field));
+		if (given && strcmp(given, u->org) != 0)
+			rc = kn_fail(err, KN_EFORBIDDEN, t->org_field,
+				     "you may only create records of your own organisation");
+		else if (!u->org[0])
+			rc = kn_fail(err, KN_EFORBIDDEN, t->org_field,
+				     "your account belongs to no organisation");
+		else
+			json_object_set_new(rec, t->org_field, json_string(u->org));
+	}
+	for (size_t i = 0; !rc && i < t->nfields; i++)
+		if (t->fields[i].required && json_is_null(json_object_get(rec, t->fields[i].name)))
+			rc = kn_fail(err, KN_EVALID, t->fields[i].name, "%s is required",
+				     t->fields[i].name);
+	if (!rc)
+		rc = compute_fields(t, rec, err);
+	int64_t n = 0, id = 0;
+	if (!rc)
+		rc = OPS(e)->rec_next_number(ST(e), t, &n, err);
+	if (!rc) {
+		char num[48], now[32];
+		format_number(t, n, num, sizeof num);
+		kn_now_iso(now, sizeof now);
+		json_object_set_new(rec, "number", json_string(num));
+		json_object_set_new(rec, "version", json_integer(1));
+		json_object_set_new(rec, "state", json_string(st->name));
+		json_object_set_new(rec, "created_at", json_string(now));
+		json_object_set_new(rec, "updated_at", json_string(now));
+		json_object_set_new(rec, "created_by", json_string(actor_name(u)));
+		json_object_set_new(rec, "updated_by", json_string(actor_name(u)));
+		rc = OPS(e)->rec_insert(ST(e), t, rec, &id, err);
+	}
+	if (!rc) {
+		json_object_set_new(rec, "id", json_integer(id));
+		json_object_set_new(rec, "type", json_string(t->name));
+		char dg[65];
+		kn_record_digest(t, rec, dg);
+		json_array_append_new(changes, json_pack("{s:s,s:n,s:O}", "field", "state",
+							 "old", "new", json_object_get(rec, "state")));
+		for (size_t i = 0; i < t->nfields; i++) {
+			json_t *v = json_object_get(rec, t->fields[i].name);
+			if (!json_is_null(v))
+				json_array_append_new(changes,
+						      json_pack("{s:s,s:n,s:O}", "field",
+								t->fields[i].name, "old", "new", v));
+		}
+		rc = kn_journal_append(e, actor_name(u), t->name, id, import ? "import" : "create",
+				       changes, reason, dg, err);
+	}
+	json_decref(changes);
+	if (rc) {
+		json_decref(rec);
+		return rc;
+	}
+	*out = rec;
+	return 0;
+}
+
+static int check_create(const kn_user *u, const kn_type *t, const json_t *body, kn_error *err)
+{
+	if (u && !role_in(u, t->can_create))
+		return kn_fail(err, KN_EFORBIDDEN, "", "your role may not create %s records",
+			       t->name);
+	return body_object(body, err);
+}
+
+int kn_rec_create(kn_engine *e, const kn_user *u, const kn_type *t, const json_t *body,
+		  json_t **out, kn_error *err)
+{
+	int rc = check_create(u, t, body, err);
+	if (rc)
+		return rc;
+	if ((rc = begin_write(e, err)))
+		return rc;
+	json_t *rec = NULL;
+	rc = create_in_txn(e, u, t, body, false, &rec, err);
+	rc = finish(e, rc, err);
+	if (rc) {
+		json_decref(rec);
+		return rc;
+	}
+	*out = filter_out(t, u, rec);
+	return 0;
+}
+
+int kn_rec_import(kn_engine *e, const kn_user *u, const kn_type *t, FILE *in, int batch,
+		  int64_t *count, kn_error *err)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int64_t lineno = 0, inbatch = 0;
+	int rc = 0;
+	bool open_txn = false;
+	*count = 0;
+	if (batch < 1)
+		batch = 1;
+	while ((len = getline(&line, &cap, in)) > 0) {
+		lineno++;
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = 0;
+		if (!len)
+			continue;
+		json_error_t je;
+		json_t *body = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &je);
+		if (!body) {
+			rc = kn_fail(err, KN_EINVAL, "", "line %lld: %s", (long long)lineno, je.text);
+			break;
+		}
+		rc = check_create(u, t, body, err);
+		if (!rc && !open_txn) {
+			rc = begin_write(e, err);
+			open_txn = rc == 0;
+		}
+		json_t *rec = NULL;
+		if (!rc)
+			rc = create_in_txn(e, u, t, body, true, &rec, err);
+		json_decref(rec);
+		json_decref(body);
+		if (rc) {
+			char d[sizeof err->detail];
+			snprintf(d, sizeof d, "%s", err->detail);
+			snprintf(err->detail, sizeof err->detail, "line %lld: %.400s",
+				 (long long)lineno, d);
+			break;
+		}
+		if (++inbatch == batch) {
+			rc = OPS(e)->commit(ST(e), err);
+			open_txn = false;
+			if (rc)
+				break;
+			*count += inbatch;
+			inbatch = 0;
+		}
+	}
+	free(line);
+	if (open_txn) {
+		if (rc) {
+			OPS(e)->rollback(ST(e));
+		} else {
+			rc = OPS(e)->commit(ST(e), err);
+			if (!rc)
+				*count += inbatch;
+		}
+	}
+	return rc;
+}
+
+/* ---- read ---------------------------------------------------------------- */
+
+int kn_rec_get(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+	       json_t **out, kn_error *err)
+{
+	json_t *rec;
+	int rc = fetch_for(e, u, t, ref, &rec, err);
+	if (rc)
+		return rc;
+	*out = filter_out(t, u, rec);
+	return 0;
+}
+
+/* ---- update and transition --------------------------------------------- */
+
+static int version_check(const json_t *cur, int64_t want, kn_error *err)
+{
+	int64_t have = json_integer_value(json_object_get(cur, "version"));
+	if (want >= 0 && want != have)
+		return kn_fail(err, KN_ECONFLICT, "version",
+			       "the record was changed by someone else: your version is %lld, the "
+			       "current one is %lld; reload and apply your change again",
+			       (long long)want, (long long)have);
+	return 0;
+}
+
+/* Write rec (already changed in memory) as the next version, and journal it. */
+static int save(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
+		const char *action, json_t *changes, const char *reason, kn_error *err)
+{
+	int64_t id = json_integer_value(json_object_get(rec, "id"));
+	int64_t ver = json_integer_value(json_object_get(rec, "version"));
+	char now[32];
+	kn_now_iso(now, sizeof now);
+	json_t *set = json_object();
+	for (size_t i = 0; i < json_array_size(changes); i++) {
+		const char *f = json_string_value(json_object_get(json_array_get(changes, i), "field"));
+		json_object_set(set, f, json_object_get(rec, f));
+	}
+	json_object_set_new(rec, "version", json_integer(ver + 1));
+	json_object_set_new(rec, "updated_at", json_string(now));
+	json_object_set_new(rec, "updated_by", json_string(actor_name(u)));
+	json_object_set(set, "version", json_object_get(rec, "version"));
+	json_object_set(set, "updated_at", json_object_get(rec, "updated_at"));
+	json_object_set(set, "updated_by", json_object_get(rec, "updated_by"));
+	int rc = OPS(e)->rec_update(ST(e), t, id, ver, set, err);
+	json_decref(set);
+	if (rc)
+		return rc;
+	char dg[65];
+	kn_record_digest(t, rec, dg);
+	return kn_journal_append(e, actor_name(u), t->name, id, action, changes, reason, dg, err);
+}
+
+int kn_rec_update(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		  int64_t if_version, const json_t *body, json_t **out, kn_error *err)
+{
+	int rc = body_object(body, err);
+	if (rc)
+		return rc;
+	if (u && !role_in(u, t->can_update))
+		return kn_fail(err, KN_EFORBIDDEN, "", "your role may not change %s records",
+			       t->name);
+	json_t *bv = json_object_get(body, "version");
+	if (if_version < 0 && bv) {
+		if (!json_is_integer(bv))
+			return kn_fail(err, KN_EVALID, "version", "version must be a whole number");
+		if_version = json_integer_value(bv);
+	}
+	if (if_version < 0)
+		return kn_fail(err, KN_EPRECOND, "",
+			       "send If-Match with the version you read (or \"version\" in the "
+			       "body), so that no one else's change is overwritten");
+	const char *reason;
+	if ((rc = reason_of(body, &reason, err)))
+		return rc;
+	if ((rc = begin_write(e, err)))
+		return rc;
+	json_t *rec = NULL, *changes = json_array(), *before = NULL;
+	rc = fetch_for(e, u, t, ref, &rec, err);
+	if (!rc)
+		rc = version_check(rec, if_version, err);
+	if (!rc) {
+		before = json_deep_copy(rec);
+		static const char *const skip[] = {"reason", "version", NULL};
+		rc = apply_body(e, t, u, body, skip, false, rec, changes, err);
+	}
+	if (!rc)
+		rc = compute_fields(t, rec, err);
+	if (!rc && json_array_size(changes)) {
+		note_computed(t, before, rec, changes);
+		rc = save(e, u, t, rec, "update", changes, reason, err);
+	}
+	rc = finish(e, rc, err);
+	json_decref(changes);
+	json_decref(before);
+	if (rc) {
+		json_decref(rec);
+		return rc;
+	}
+	*out = filter_out(t, u, rec);
+	return 0;
+}
+
+int kn_rec_transition(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		      int64_t if_version, const json_t *body, json_t **out, kn_error *err)
+{
+	int rc = body_object(body, err);
+	if (rc)
+		return rc;
+	const char *to = json_string_value(json_object_get(body, "to"));
+	if (!to)
+		return kn_fail(err, KN_EVALID, "to", "\"to\" must name the state to move to");
+	if (!kn_type_state(t, to))
+		return kn_fail(err, KN_EVALID, "to", "%s has no state '%s'", t->name, to);
+	if (u && u->role == KN_ROLE_AUDITOR)
+		return kn_fail(err, KN_EFORBIDDEN, "", "auditors cannot change records");
+	const char *reason;
+	if ((rc = reason_of(body, &reason, err)))
+		return rc;
+	if ((rc = begin_write(e, err)))
+		return rc;
+	json_t *rec = NULL, *changes = json_array(), *before = NULL;
+	const kn_transition *tr = NULL;
+	rc = fetch_for(e, u, t, ref, &rec, err);
+	if (!rc)
+		rc = version_check(rec, if_version, err);
+	if (!rc) {
+		const char *from = json_string_value(json_object_get(rec, "state"));
+		tr = kn_type_transition(t, from, to);
+		if (!tr)
+			rc = kn_fail(err, KN_EVALID, "to", "%s %s cannot move from %s to %s",
+				     t->name, json_string_value(json_object_get(rec, "number")),
+				     from, to);
+		else if (u && !role_in(u, tr->roles))
+			rc = kn_fail(err, KN_EFORBIDDEN, "to",
+				     "your role may not %s %s records", tr->name, t->name);
+	}
+	if (!rc) {
+		before = json_deep_copy(rec);
+		static const char *const skip[] = {"to", "reason", "version", NULL};
+		rc = apply_body(e, t, u, body, skip, false, rec, changes, err);
+	}
+	for (size_t i = 0; !rc && i < tr->nrequires; i++)
+		if (json_is_null(json_object_get(rec, tr->requires[i])))
+			rc = kn_fail(err, KN_EVALID, tr->requires[i], "%s is required to move to %s",
+				     tr->requires[i], to);
+	if (!rc) {
+		if (tr->set_time) {
+			char now[40];
+			kn_format_datetime((int64_t)time(NULL) * 1000, now, sizeof now);
+			json_object_set_new(rec, tr->set_time, json_string(now));
+		}
+		rc = compute_fields(t, rec, err);
+	}
+	if (!rc) {
+		json_array_insert_new(changes, 0,
+				      json_pack("{s:s,s:O,s:s}", "field", "state", "old",
+						json_object_get(rec, "state"), "new", to));
+		json_object_set_new(rec, "state", json_string(to));
+		note_computed(t, before, rec, changes);
+		rc = save(e, u, t, rec, "transition", changes, reason, err);
+	}
+	rc = finish(e, rc, err);
+	json_decref(changes);
+	json_decref(before);
+	if (rc) {
+		json_decref(rec);
+		return rc;
+	}
+	*out = filter_out(t, u, rec);
+	return 0;
+}
+
+/* ---- comments ---------------------------------------------------------- */
+
+int kn_rec_comment(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		   const json_t *body, json_t **out, kn_error *err)
+{
+	int rc = body_object(body, err);
+	if (rc)
+		return rc;
+	const char *kind = json_string_value(json_object_get(body, "kind"));
+	if (!json_object_get(body, "kind"))
+		kind = "comment";
+	if (!kind || (strcmp(kind, "comment") && strcmp(kind, "work_note")))
+		return kn_fail(err, KN_EVALID, "kind", "kind must be comment or work_note");
+	bool wn = strcmp(kind, "work_note") == 0;
+	if (u && !role_in(u, wn ? t->can_work_note : t->can_comment))
+		return kn_fail(err, KN_EFORBIDDEN, "kind", "your role may not add a %s here",
+			       wn ? "work note" : "comment");
+	const char *text = json_string_value(json_object_get(body, "body"));
+	if (!text || !*text)
+		return kn_fail(err, KN_EVALID, "body", "body must be non-empty text");
+	if (kn_utf8_len(text) > 65536)
+		return kn_fail(err, KN_EVALID, "body", "body is longer than 65536 characters");
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)body, key, val)
+	{
+		if (strcmp(key, "kind") && strcmp(key, "body"))
+			return kn_fail(err, KN_EVALID, key, "a comment has no field '%s'", key);
+	}
+	if ((rc = begin_write(e, err)))
+		return rc;
+	json_t *rec = NULL, *c = NULL;
+	rc = fetch_for(e, u, t, ref, &rec, err);
+	int64_t id = 0;
+	if (!rc) {
+		char now[32];
+		kn_now_iso(now, sizeof now);
+		c = json_pack("{s:s,s:O,s:s,s:s,s:s,s:s}", "type", t->name, "rec_id",
+			      json_object_get(rec, "id"), "kind", kind, "body", text, "author",
+			      actor_name(u), "created_at", now);
+		rc = OPS(e)->comment_insert(ST(e), c, &id, err);
+	}
+	if (!rc) {
+		json_object_set_new(c, "id", json_integer(id));
+		json_t *ch = json_pack("[{s:s,s:n,s:s}]", "field", kind, "old", "new", text);
+		rc = kn_journal_append(e, actor_name(u), t->name,
+				       json_integer_value(json_object_get(rec, "id")), kind, ch, NULL,
+				       NULL, err);
+		json_decref(ch);
+	}
+	rc = finish(e, rc, err);
+	json_decref(rec);
+	if (rc) {
+		json_decref(c);
+		return rc;
+	}
+	json_object_del(c, "type");
+	json_object_del(c, "rec_id");
+	*out = c;
+	return 0;
+}
+
+int kn_rec_comments(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		    json_t **out, kn_error *err)
+{
+	json_t *rec;
+	int rc = fetch_for(e, u, t, ref, &rec, err);
+	if (rc)
+		return rc;
+	json_t *items = NULL;
+	bool wn = !u || role_in(u, t->can_work_note | KN_ROLE_AUDITOR);
+	rc = OPS(e)->comment_list(ST(e), t->name, json_integer_value(json_object_get(rec, "id")),
+				  wn, &items, err);
+	json_decref(rec);
+	if (rc)
+		return rc;
+	*out = json_pack("{s:o}", "items", items);
+	return 0;
+}
+
+int kn_rec_journal(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		   json_t **out, kn_error *err)
+{
+	json_t *rec;
+	int rc = fetch_for(e, u, t, ref, &rec, err);
+	if (rc)
+		return rc;
+	json_t *items = NULL;
+	rc = OPS(e)->journal_list(ST(e), t->name, json_integer_value(json_object_get(rec, "id")),
+				  &items, err);
+	json_decref(rec);
+	if (rc)
+		return rc;
+	bool wn = !u || role_in(u, t->can_work_note | KN_ROLE_AUDITOR);
+	json_t *keep = json_array();
+	size_t i;
+	json_t *it;
+	json_array_foreach(items, i, it)
+	{
+		const char *action = json_string_value(json_object_get(it, "action"));
+		if (!wn && action && strcmp(action, "work_note") == 0)
+			continue;
+		json_t *ch = json_object_get(it, "changes");
+		json_t *vis = json_array();
+		size_t j;
+		json_t *c;
+		json_array_foreach(ch, j, c)
+		{
+			const char *f = json_string_value(json_object_get(c, "field"));
+			if (!f || field_visible(t, u, f))
+				json_array_append(vis, c);
+		}
+		json_object_set_new(it, "changes", vis);
+		json_array_append(keep, it);
+	}
+	json_decref(items);
+	*out = json_pack("{s:o}", "items", keep);
+	return 0;
+}
+
+/* ---- relations ---------------------------------------------------------- */
+
+static const char *const relkinds[] = {"relates_to", "caused_by", "duplicate_of", "parent_of",
+				       "child_of",   "blocks",	  NULL};
+
+int kn_rec_relate(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		  const json_t *body, json_t **out, kn_error *err)
+{
+	int rc = body_object(body, err);
+	if (rc)
+		return rc;
+	if (u && !role_in(u, t->can_update))
+		return kn_fail(err, KN_EFORBIDDEN, "", "your role may not relate %s records",
+			       t->name);
+	const char *kind = json_string_value(json_object_get(body, "kind"));
+	bool ok = false;
+	for (int i = 0; kind && relkinds[i]; i++)
+		ok |= strcmp(kind, relkinds[i]) == 0;
+	if (!ok)
+		return kn_fail(err, KN_EVALID, "kind",
+			       "kind must be one of: relates_to, caused_by, duplicate_of, "
+			       "parent_of, child_of, blocks");
+	const char *target = json_string_value(json_object_get(body, "target"));
+	const char *slash = target ? strchr(target, '/') : NULL;
+	if (!slash)
+		return kn_fail(err, KN_EVALID, "target",
+			       "target must look like incidents/INC-000002");
+	char plural[64];
+	snprintf(plural, sizeof plural, "%.*s", (int)(slash - target), target);
+	const kn_type *tt = kn_schema_type_plural(e->schema, plural);
+	if (!tt)
+		return kn_fail(err, KN_EVALID, "target", "no record type '%s'", plural);
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)body, key, val)
+	{
+		if (strcmp(key, "kind") && strcmp(key, "target") && strcmp(key, "reason"))
+			return kn_fail(err, KN_EVALID, key, "a relation has no field '%s'", key);
+	}
+	if ((rc = begin_write(e, err)))
+		return rc;
+	json_t *rec = NULL, *other = NULL, *r = NULL;
+	rc = fetch_for(e, u, t, ref, &rec, err);
+	if (!rc) {
+		rc = fetch_for(e, u, tt, slash + 1, &other, err);
+		if (rc == KN_ENOTFOUND || rc == KN_EFORBIDDEN)
+			rc = kn_fail(err, KN_EVALID, "target", "%s not found", target);
+	}
+	int64_t id = 0;
+	if (!rc && strcmp(t->name, tt->name) == 0 &&
+	    json_equal(json_object_get(rec, "id"), json_object_get(other, "id")))
+		rc = kn_fail(err, KN_EVALID, "target", "a record cannot relate to itself");
+	if (!rc) {
+		char now[32];
+		kn_now_iso(now, sizeof now);
+		r = json_pack("{s:s,s:O,s:s,s:s,s:O,s:s,s:s}", "from_type", t->name, "from_id",
+			      json_object_get(rec, "id"), "kind", kind, "to_type", tt->name,
+			      "to_id", json_object_get(other, "id"), "created_by", actor_name(u),
+			      "created_at", now);
+		rc = OPS(e)->rel_insert(ST(e), r, &id, err);
+	}
+	if (!rc) {
+		json_object_set_new(r, "id", json_integer(id));
+		json_object_set(r, "from", json_object_get(rec, "number"));
+		json_object_set(r, "to", json_object_get(other, "number"));
+		json_t *ch = json_pack("[{s:s,s:n,s:O}]", "field", kind, "old", "new",
+				       json_object_get(other, "number"));
+		rc = kn_journal_append(e, actor_name(u), t->name,
+				       json_integer_value(json_object_get(rec, "id")), "relate", ch,
+				       NULL, NULL, err);
+		json_decref(ch);
+	}
+	rc = finish(e, rc, err);
+	json_decref(rec);
+	json_decref(other);
+	if (rc) {
+		json_decref(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+int kn_rec_relations(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		     json_t **out, kn_error *err)
+{
+	json_t *rec;
+	int rc = fetch_for(e, u, t, ref, &rec, err);
+	if (rc)
+		return rc;
+	json_t *items = NULL;
+	rc = OPS(e)->rel_list(ST(e), t->name, json_integer_value(json_object_get(rec, "id")),
+			      &items, err);
+	json_decref(rec);
+	if (rc)
+		return rc;
+	/* name both ends by number, and hide ends the user may not see */
+	json_t *keep = json_array();
+	size_t i;
+	json_t *it;
+	json_array_foreach(items, i, it)
+	{
+		bool ok = true;
+		static const char *const ends[][3] = {{"from_type", "from_id", "from"},
+						      {"to_type", "to_id", "to"}};
+		for (int k = 0; k < 2 && ok; k++) {
+			const kn_type *et = kn_schema_type(
+				e->schema, json_string_value(json_object_get(it, ends[k][0])));
+			json_t *er = NULL;
+			kn_error e2 = {0};
+			char idbuf[32];
+			snprintf(idbuf, sizeof idbuf, "%lld",
+				 (long long)json_integer_value(json_object_get(it, ends[k][1])));
+			ok = et && fetch_for(e, u, et, idbuf, &er, &e2) == 0;
+			if (ok)
+				json_object_set(it, ends[k][2], json_object_get(er, "number"));
+			json_decref(er);
+		}
+		if (ok)
+			json_array_append(keep, it);
+	}
+	json_decref(items);
+	*out = json_pack("{s:o}", "items", keep);
+	return 0;
+}
+
+int kn_rec_unrelate(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		    int64_t rel_id, kn_error *err)
+{
+	if (u && !role_in(u, t->can_update))
+		return kn_fail(err, KN_EFORBIDDEN, "", "your role may not relate %s records",
+			       t->name);
+	int rc = begin_write(e, err);
+	if (rc)
+		return rc;
+	json_t *rec = NULL, *items = NULL, *found = NULL;
+	rc = fetch_for(e, u, t, ref, &rec, err);
+	if (!rc)
+		rc = OPS(e)->rel_list(ST(e), t->name, json_integer_value(json_object_get(rec, "id")),
+				      &items, err);
+	size_t i;
+	json_t *it;
+	json_array_foreach(items, i, it)
+	{
+		if (json_integer_value(json_object_get(it, "id")) == rel_id)
+			found = it;
+	}
+	if (!rc && !found)
+		rc = kn_fail(err, KN_ENOTFOUND, "", "relation %lld not found on this record",
+			     (long long)rel_id);
+	if (!rc)
+		rc = OPS(e)->rel_delete(ST(e), rel_id, err);
+	if (!rc) {
+		json_t *ch = json_pack("[{s:O,s:O,s:n}]", "field", json_object_get(found, "kind"),
+				       "old", json_object_get(found, "to_id"), "new");
+		rc = kn_journal_append(e, actor_name(u), t->name,
+				       json_integer_value(json_object_get(rec, "id")), "unrelate", ch,
+				       NULL, NULL, err);
+		json_decref(ch);
+	}
+	rc = finish(e, rc, err);
+	json_decref(rec);
+	json_decref(items);
+	return rc;
+}
+
+/* ---- lists -------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	kn_op op;
+} optab[] = {
+	{"eq", KN_OP_EQ},   {"ne", KN_OP_NE},	{"lt", KN_OP_LT},	  {"lte", KN_OP_LTE},
+	{"gt", KN_OP_GT},   {"gte", KN_OP_GTE}, {"in", KN_OP_IN},	  {"contains", KN_OP_CONTAINS},
+	{"null", KN_OP_NULL},
+};
+
+/* The kind of attribute name: a field, or a system attribute (f NULL). */
+static int attr_lookup(const kn_type *t, const kn_user *u, const char *name,
+		       const kn_field **f, kn_error *err)
+{
+	*f = kn_type_field(t, name);
+	if (*f && field_visible(t, u, name))
+		return 0;
+	if (kn_is_system_attr(name))
+		return 0;
+	return kn_fail(err, KN_EINVAL, name, "%s has no field '%s' to filter or sort by", t->name,
+		       name);
+}
+
+/* Convert one query-string value for attribute name (field f or system). */
+static int query_value(const kn_type *t, const kn_field *f, const char *name, const char *s,
+		       json_t **out, kn_error *err)
+{
+	bool integer = f ? (f->kind == KN_INTEGER) : (strcmp(name, "id") == 0 ||
+						      strcmp(name, "version") == 0);
+	if (integer) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(s, &end, 10);
+		if (!*s || *end || errno)
+			return kn_fail(err, KN_EINVAL, name, "%s takes a whole number, not '%s'",
+				       name, s);
+		*out = json_integer(v);
+		return 0;
+	}
+	if (f && f->kind == KN_BOOLEAN) {
+		if (strcmp(s, "true") && strcmp(s, "false"))
+			return kn_fail(err, KN_EINVAL, name, "%s takes true or false", name);
+		*out = json_boolean(strcmp(s, "true") == 0);
+		return 0;
+	}
+	if (f && f->kind == KN_DATETIME) {
+		int64_t ms;
+		if (kn_parse_datetime(s, &ms))
+			return kn_fail(err, KN_EINVAL, name,
+				       "%s takes a date-time with a zone, not '%s'", name, s);
+		char buf[40];
+		kn_format_datetime(ms, buf, sizeof buf);
+		*out = json_string(buf);
+		return 0;
+	}
+	if (!kn_utf8_valid(s, strlen(s)))
+		return kn_fail(err, KN_EINVAL, name, "%s: the value is not valid UTF-8", name);
+	*out = json_string(s);
+	return 0;
+}
+
+typedef struct listq {
+	kn_cond conds[64];
+	size_t nconds;
+	kn_sort sorts[9];
+	size_t nsorts;
+	json_t *vals; /* owns every values array */
+	int limit;
+	bool total;
+	json_t *after;
+} listq;
+
+static int add_cond(listq *q, const char *attr, kn_op op, json_t *values, kn_error *err)
+{
+	if (q->nconds == sizeof q->conds / sizeof q->conds[0]) {
+		json_decref(values);
+		return kn_fail(err, KN_EINVAL, attr, "too many conditions");
+	}
+	json_array_append_new(q->vals, values);
+	q->conds[q->nconds++] = (kn_cond){attr, op, values};
+	return 0;
+}
+
+static int parse_sort(const kn_type *t, const kn_user *u, const char *s, listq *q,
+		      json_t *names, kn_error *err)
+{
+	char *dup = kn_xstrdup(s), *save = NULL;
+	int rc = 0;
+	for (char *tok = strtok_r(dup, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+		bool desc = *tok == '-';
+		if (*tok == '-' || *tok == '+')
+			tok++;
+		const kn_field *f;
+		if ((rc = attr_lookup(t, u, tok, &f, err)))
+			break;
+		if (strcmp(tok, "id") == 0 && q->nsorts == 8)
+			break;
+		if (q->nsorts >= 8) {
+			rc = kn_fail(err, KN_EINVAL, "sort", "at most 8 sort keys");
+			break;
+		}
+		json_array_append_new(names, json_string(tok));
+		q->sorts[q->nsorts++] =
+			(kn_sort){json_string_value(json_array_get(names, json_array_size(names) - 1)),
+				  desc};
+		if (strcmp(tok, "id") == 0)
+			break; /* id is unique: nothing after it matters */
+	}
+	free(dup);
+	return rc;
+}
+
+static int parse_params(kn_engine *e, const kn_type *t, const kn_user *u, const kn_param *p,
+			size_t np, listq *q, json_t *names, kn_error *err)
+{
+	q->limit = 50;
+	q->total = true;
+	for (size_t i = 0; i < np; i++) {
+		const char *k = p[i].key, *v = p[i].value ? p[i].value : "";
+		int rc = 0;
+		if (strcmp(k, "limit") == 0) {
+			char *end;
+			long n = strtol(v, &end, 10);
+			if (!*v || *end || n < 1 || n > 500)
+				return kn_fail(err, KN_EINVAL, "limit", "limit must be 1 to 500");
+			q->limit = (int)n;
+		} else if (strcmp(k, "total") == 0) {
+			if (strcmp(v, "true") && strcmp(v, "false"))
+				return kn_fail(err, KN_EINVAL, "total", "total takes true or false");
+			q->total = strcmp(v, "true") == 0;
+		} else if (strcmp(k, "sort") == 0) {
+			rc = parse_sort(t, u, v, q, names, err);
+		} else if (strcmp(k, "cursor") == 0) {
+			size_t n;
+			unsigned char *raw = kn_b64url_decode(v, &n);
+			json_t *a = raw ? json_loadb((char *)raw, n, 0, NULL) : NULL;
+			free(raw);
+			if (!json_is_array(a)) {
+				json_decref(a);
+				return kn_fail(err, KN_EINVAL, "cursor", "the cursor is not valid");
+			}
+			json_decref(q->after);
+			q->after = a;
+		} else if (strcmp(k, "open") == 0) {
+			if (strcmp(v, "true") && strcmp(v, "false"))
+				return kn_fail(err, KN_EINVAL, "open", "open takes true or false");
+			bool want_open = strcmp(v, "true") == 0;
+			json_t *vals = json_array();
+			for (size_t s = 0; s < t->nstates; s++)
+				if (t->states[s].final != want_open)
+					json_array_append_new(vals, json_string(t->states[s].name));
+			rc = add_cond(q, "state", KN_OP_IN, vals, err);
+		} else {
+			/* field or field[op] */
+			char name[64];
+			const char *br = strchr(k, '[');
+			kn_op op = KN_OP_EQ;
+			const char *opname = "eq";
+			if (br) {
+				size_t l = strlen(k);
+				if (k[l - 1] != ']' || (size_t)(br - k) >= sizeof name)
+					return kn_fail(err, KN_EINVAL, k, "bad parameter '%s'", k);
+				snprintf(name, sizeof name, "%.*s", (int)(br - k), k);
+				char opn[16];
+				snprintf(opn, sizeof opn, "%.*s", (int)(l - (size_t)(br - k) - 2), br + 1);
+				size_t j;
+				for (j = 0; j < sizeof optab / sizeof optab[0]; j++)
+					if (strcmp(opn, optab[j].name) == 0)
+						break;
+				if (j == sizeof optab / sizeof optab[0])
+					return kn_fail(err, KN_EINVAL, k, "unknown operator '%s'", opn);
+				op = optab[j].op;
+				opname = optab[j].name;
+			} else {
+				snprintf(name, sizeof name, "%s", k);
+			}
+			(void)opname;
+			const kn_field *f;
+			if ((rc = attr_lookup(t, u, name, &f, err)))
+				return rc;
+			json_array_append_new(names, json_string(name));
+			const char *attr = json_string_value(json_array_get(names, json_array_size(names) - 1));
+			if (op == KN_OP_NULL) {
+				if (strcmp(v, "true") && strcmp(v, "false"))
+					return kn_fail(err, KN_EINVAL, k, "%s takes true or false", k);
+				rc = add_cond(q, attr, strcmp(v, "true") == 0 ? KN_OP_NULL : KN_OP_NOTNULL,
+					      json_array(), err);
+			} else if (op == KN_OP_IN) {
+				json_t *vals = json_array();
+				char *dup = kn_xstrdup(v), *save = NULL;
+				for (char *tok = strtok_r(dup, ",", &save); tok && !rc;
+				     tok = strtok_r(NULL, ",", &save)) {
+					json_t *jv;
+					rc = query_value(t, f, attr, tok, &jv, err);
+					if (!rc)
+						json_array_append_new(vals, jv);
+				}
+				free(dup);
+				if (!rc)
+					rc = add_cond(q, attr, KN_OP_IN, vals, err);
+				else
+					json_decref(vals);
+			} else if (op == KN_OP_EQ) {
+				/* repeated field=value means any of them */
+				json_t *jv;
+				if ((rc = query_value(t, f, attr, v, &jv, err)))
+					return rc;
+				size_t c;
+				for (c = 0; c < q->nconds; c++)
+					if ((q->conds[c].op == KN_OP_EQ || q->conds[c].op == KN_OP_IN) &&
+					    strcmp(q->conds[c].attr, attr) == 0 &&
+					    q->conds[c].values != NULL)
+						break;
+				if (c < q->nconds && q->conds[c].op == KN_OP_EQ) {
+					q->conds[c].op = KN_OP_IN;
+					json_array_append_new(q->conds[c].values, jv);
+				} else {
+					rc = add_cond(q, attr, KN_OP_EQ, json_pack("[o]", jv), err);
+				}
+			} else {
+				json_t *jv;
+				if (op == KN_OP_CONTAINS)
+					rc = kn_utf8_valid(v, strlen(v)) ? (jv = json_string(v), 0)
+									  : kn_fail(err, KN_EINVAL, k, "not UTF-8");
+				else
+					rc = query_value(t, f, attr, v, &jv, err);
+				if (!rc)
+					rc = add_cond(q, attr, op, json_pack("[o]", jv), err);
+			}
+		}
+		if (rc)
+			return rc;
+	}
+	(void)e;
+	return 0;
+}
+
+int kn_rec_list(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param *p,
+		size_t np, json_t **out, kn_error *err)
+{
+	if (u && !role_in(u, t->can_read))
+		return kn_fail(err, KN_EFORBIDDEN, "", "your role may not read %s records",
+			       t->name);
+	listq q;
+	memset(&q, 0, sizeof q);
+	q.vals = json_array();
+	json_t *names = json_array();
+	int rc = parse_params(e, t, u, p, np, &q, names, err);
+	if (!rc && t->org_field && is_enduser(u))
+		rc = add_cond(&q, t->org_field, KN_OP_EQ, json_pack("[s]", u->org), err);
+	/* id always breaks ties and ends the key */
+	if (!rc && (q.nsorts == 0 || strcmp(q.sorts[q.nsorts - 1].attr, "id") != 0))
+		q.sorts[q.nsorts++] = (kn_sort){"id", false};
+	if (!rc && q.after && json_array_size(q.after) != q.nsorts)
+		rc = kn_fail(err, KN_EINVAL, "cursor", "the cursor belongs to another sort order");
+	json_t *items = NULL;
+	int64_t total = -1;
+	if (!rc) {
+		kn_query kq = {q.conds, q.nconds, q.sorts, q.nsorts, q.after, q.limit + 1, q.total};
+		if (!(rc = OPS(e)->begin(ST(e), false, err))) {
+			rc = OPS(e)->rec_list(ST(e), t, &kq, &items, &total, err);
+			if (rc)
+				OPS(e)->rollback(ST(e));
+			else
+				rc = OPS(e)->commit(ST(e), err);
+		}
+	}
+	if (!rc) {
+		json_t *next = json_null();
+		if (json_array_size(items) > (size_t)q.limit) {
+			json_array_remove(items, (size_t)q.limit);
+			json_t *last = json_array_get(items, (size_t)q.limit - 1);
+			json_t *key = json_array();
+			for (size_t i = 0; i < q.nsorts; i++) {
+				json_t *v = json_object_get(last, q.sorts[i].attr);
+				json_array_append(key, v ? v : json_null());
+			}
+			char *s = kn_json_canon(key);
+			char *c = kn_b64url_encode(s, strlen(s));
+			next = json_string(c);
+			free(c);
+			free(s);
+			json_decref(key);
+		}
+		size_t i;
+		json_t *it;
+		json_array_foreach(items, i, it) filter_out(t, u, it);
+		*out = json_pack("{s:o,s:o,s:o}", "items", items, "next", next, "total",
+				 total >= 0 ? json_integer(total) : json_null());
+	} else {
+		json_decref(items);
+	}
+	json_decref(q.vals);
+	json_decref(q.after);
+	json_decref(names);
+	return rc;
+}
+
+/* ---- audit verify ------------------------------------------------------- */
+
+/* Open-addressing map (type index, record id) -> last row digest. */
+typedef struct dmap {
+	struct dslot {
+		int64_t id; /* 0 = empty */
+		int type;
+		char digest[65];
+	} *slots;
+	size_t cap, n;
+} dmap;
+
+static size_t dhash(int type, int64_t id, size_t cap)
+{
+	uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull ^ (uint64_t)type * 0xC2B2AE3D27D4EB4Full;
+	return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+static struct dslot *dmap_slot(dmap *m, int type, int64_t id, bool add)
+{
+	if (add && (m->n + 1) * 2 > m->cap) {
+		dmap old = *m;
+		m->cap = old.cap ? old.cap * 2 : 1024;
+		m->slots = kn_xcalloc(m->cap, sizeof *m->slots);
+		m->n = 0;
+		for (size_t i = 0; i < old.cap; i++)
+			if (old.slots[i].id) {
+				struct dslot *s = dmap_slot(m, old.slots[i].type, old.slots[i].id, true);
+				*s = old.slots[i];
+			}
+		free(old.slots);
+	}
+	if (!m->cap)
+		return NULL;
+	for (size_t i = dhash(type, id, m->cap);; i = (i + 1) & (m->cap - 1)) {
+		struct dslot *s = &m->slots[i];
+		if (s->id == id && s->type == type)
+			return s;
+		if (!s->id) {
+			if (!add)
+				return NULL;
+			s->id = id, s->type = type, s->digest[0] = 0;
+			m->n++;
+			return s;
+		}
+	}
+}
+
+typedef struct verifyctx {
+	kn_engine *e;
+	int64_t expect;
+	char prev[65];
+	dmap map;
+	kn_error *err;
+	const kn_type *t;
+	int tindex;
+	int64_t records;
+} verifyctx;
+
+static int verify_entry(void *ctx, const kn_jentry *je)
+{
+	verifyctx *v = ctx;
+	char h[65];
+	if (je->seq != v->expect)
+		return kn_fail(v->err, KN_ECONFLICT, "",
+			       "journal entry %lld is missing (found %lld next): entries were removed",
+			       (long long)v->expect, (long long)je->seq);
+	if (strcmp(je->prev, v->prev) != 0)
+		return kn_fail(v->err, KN_ECONFLICT, "",
+			       "journal entry %lld does not follow entry %lld: the chain is broken",
+			       (long long)je->seq, (long long)je->seq - 1);
+	entry_hash(je, h);
+	if (strcmp(h, je->hash) != 0)
+		return kn_fail(v->err, KN_ECONFLICT, "",
+			       "journal entry %lld (%s %s #%lld at %s) was altered", (long long)je->seq,
+			       je->action, je->type, (long long)je->rec_id, je->at);
+	memcpy(v->prev, je->hash, 65);
+	v->expect++;
+	if (je->digest[0] && je->type[0]) {
+		const kn_type *t = kn_schema_type(v->e->schema, je->type);
+		if (t) {
+			struct dslot *s = dmap_slot(&v->map, (int)(t - v->e->schema->types), je->rec_id, true);
+			memcpy(s->digest, je->digest, 65);
+		}
+	}
+	return 0;
+}
+
+static int verify_record(void *ctx, json_t *rec)
+{
+	verifyctx *v = ctx;
+	int64_t id = json_integer_value(json_object_get(rec, "id"));
+	struct dslot *s = dmap_slot(&v->map, v->tindex, id, false);
+	const char *num = json_string_value(json_object_get(rec, "number"));
+	if (!s || !s->digest[0])
+		return kn_fail(v->err, KN_ECONFLICT, "",
+			       "record %s (%s #%lld) has no journal entry: it was added outside kanri",
+			       num ? num : "?", v->t->name, (long long)id);
+	char dg[65];
+	kn_record_digest(v->t, rec, dg);
+	if (strcmp(dg, s->digest) != 0)
+		return kn_fail(v->err, KN_ECONFLICT, "",
+			       "record %s (%s #%lld) differs from its last journal entry: it was "
+			       "altered outside kanri",
+			       num ? num : "?", v->t->name, (long long)id);
+	s->digest[0] = 0; /* seen */
+	v->records++;
+	return 0;
+}
+
+int kn_audit_verify(kn_engine *e, FILE *report, kn_error *err)
+{
+	verifyctx v;
+	memset(&v, 0, sizeof v);
+	v.e = e;
+	v.expect = 1;
+	v.err = err;
+	memset(v.prev, '0', 64);
+	int rc = OPS(e)->begin(ST(e), false, err);
+	if (rc)
+		return rc;
+	rc = OPS(e)->journal_scan(ST(e), verify_entry, &v, err);
+	int64_t entries = v.expect - 1;
+	if (!rc) {
+		int64_t head;
+		char hh[65];
+		rc = OPS(e)->journal_head(ST(e), &head, hh, err);
+		if (!rc && head != entries)
+			rc = kn_fail(err, KN_ECONFLICT, "", "journal head %lld does not match %lld entries",
+				     (long long)head, (long long)entries);
+	}
+	for (size_t i = 0; !rc && i < e->schema->ntypes; i++) {
+		v.t = &e->schema->types[i];
+		v.tindex = (int)i;
+		rc = OPS(e)->rec_scan(ST(e), v.t, verify_record, &v, err);
+	}
+	/* a journalled record whose row is gone */
+	for (size_t i = 0; !rc && i < v.map.cap; i++) {
+		struct dslot *s = &v.map.slots[i];
+		if (s->id && s->digest[0])
+			rc = kn_fail(err, KN_ECONFLICT, "",
+				     "record %s #%lld is in the journal but its row was removed",
+				     e->schema->types[s->type].name, (long long)s->id);
+	}
+	OPS(e)->rollback(ST(e));
+	free(v.map.slots);
+	if (report) {
+		if (rc)
+			fprintf(report, "journal BROKEN: %s\n", err->detail);
+		else
+			fprintf(report, "journal intact: %lld entries, %lld records checked\n",
+				(long long)entries, (long long)v.records);
+	}
+	return rc;
+}

@@ -1,0 +1,763 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * schema.c - loads, merges and validates record type declarations.
+ *
+ * The embedded declarations (the JSON files in schema/, compiled into the binary) come
+ * first; then every .json overlay in DATA/schema/, in name order. An overlay
+ * naming an existing type may add fields (marked custom), adjust existing
+ * ones (merged key by key, so that {"name": "priority", "computed":
+ * {"config": {...}}} replaces just the configuration), add indexes, and
+ * replace labels, list_fields or access. An overlay naming a new type
+ * declares it in full. The merged result is validated as a whole before
+ * anything uses it, so a bad overlay stops start-up with a clear message
+ * instead of half-working.
+ */
+#include "kanri.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+
+#include "core/embedded.h"
+#include "core/schema.h"
+
+/* ---- roles ------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	int bit;
+} roletab[] = {
+	{"admin", KN_ROLE_ADMIN},
+	{"agent", KN_ROLE_AGENT},
+	{"enduser", KN_ROLE_ENDUSER},
+	{"auditor", KN_ROLE_AUDITOR},
+};
+
+int kn_role_parse(const char *name)
+{
+	for (size_t i = 0; i < sizeof roletab / sizeof roletab[0]; i++)
+		if (name && strcmp(name, roletab[i].name) == 0)
+			return roletab[i].bit;
+	return 0;
+}
+
+const char *kn_role_name(int role)
+{
+	for (size_t i = 0; i < sizeof roletab / sizeof roletab[0]; i++)
+		if (role == roletab[i].bit)
+			return roletab[i].name;
+	return "";
+}
+
+/* ---- verbs ------------------------------------------------------------- */
+
+#define MAX_VERBS 64
+static struct {
+	const char *name;
+	kn_verb_fn fn;
+	kn_verb_check_fn check;
+} verbs[MAX_VERBS];
+static size_t nverbs;
+
+void kn_verb_register(const char *name, kn_verb_fn fn, kn_verb_check_fn check)
+{
+	size_t i;
+	for (i = 0; i < nverbs; i++)
+		if (strcmp(verbs[i].name, name) == 0)
+			break;
+	if (i == MAX_VERBS)
+		abort();
+	verbs[i].name = name, verbs[i].fn = fn, verbs[i].check = check;
+	if (i == nverbs)
+		nverbs++;
+}
+
+kn_verb_check_fn kn_verb_check(const char *name)
+{
+	for (size_t i = 0; i < nverbs; i++)
+		if (strcmp(verbs[i].name, name) == 0)
+			return verbs[i].check;
+	return NULL;
+}
+
+kn_verb_fn kn_verb_find(const char *name)
+{
+	for (size_t i = 0; i < nverbs; i++)
+		if (strcmp(verbs[i].name, name) == 0)
+			return verbs[i].fn;
+	return NULL;
+}
+
+/* ---- names ------------------------------------------------------------- */
+
+static const char *const sysattrs[] = {"id",	     "number",	   "version",
+				       "state",	     "created_at", "updated_at",
+				       "created_by", "updated_by", NULL};
+/* Keys that write bodies and list queries use for themselves. */
+static const char *const reserved[] = {"type",	 "to",	   "reason", "open",   "sort",
+				       "limit",	 "cursor", "total",  "q",      "fields",
+				       "format", "kind",   "target", "body",   NULL};
+
+bool kn_is_system_attr(const char *name)
+{
+	for (int i = 0; sysattrs[i]; i++)
+		if (strcmp(name, sysattrs[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool is_reserved(const char *name)
+{
+	for (int i = 0; reserved[i]; i++)
+		if (strcmp(name, reserved[i]) == 0)
+			return true;
+	return kn_is_system_attr(name);
+}
+
+static bool ident_ok(const char *s)
+{
+	if (!s || !*s || strlen(s) > 48 || !(*s >= 'a' && *s <= 'z'))
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+			return false;
+	return true;
+}
+
+/* ---- lookups ----------------------------------------------------------- */
+
+const kn_type *kn_schema_type(const kn_schema *s, const char *name)
+{
+	for (size_t i = 0; i < s->ntypes; i++)
+		if (strcmp(s->types[i].name, name) == 0)
+			return &s->types[i];
+	return NULL;
+}
+
+const kn_type *kn_schema_type_plural(const kn_schema *s, const char *plural)
+{
+	for (size_t i = 0; i < s->ntypes; i++)
+		if (strcmp(s->types[i].plural, plural) == 0)
+			return &s->types[i];
+	return NULL;
+}
+
+const kn_field *kn_type_field(const kn_type *t, const char *name)
+{
+	for (size_t i = 0; i < t->nfields; i++)
+		if (strcmp(t->fields[i].name, name) == 0)
+			return &t->fields[i];
+	return NULL;
+}
+
+const kn_state *kn_type_state(const kn_type *t, const char *name)
+{
+	for (size_t i = 0; i < t->nstates; i++)
+		if (strcmp(t->states[i].name, name) == 0)
+			return &t->states[i];
+	return NULL;
+}
+
+const kn_state *kn_type_initial(const kn_type *t)
+{
+	for (size_t i = 0; i < t->nstates; i++)
+		if (t->states[i].initial)
+			return &t->states[i];
+	return t->nstates ? &t->states[0] : NULL;
+}
+
+const kn_transition *kn_type_transition(const kn_type *t, const char *from, const char *to)
+{
+	const kn_state *fs = kn_type_state(t, from);
+	for (size_t i = 0; i < t->ntransitions; i++) {
+		const kn_transition *tr = &t->transitions[i];
+		if (strcmp(tr->to, to) != 0)
+			continue;
+		for (size_t j = 0; j < tr->nfrom; j++)
+			if (strcmp(tr->from[j], from) == 0 ||
+			    (strcmp(tr->from[j], "*") == 0 && fs && !fs->final))
+				return tr;
+	}
+	return NULL;
+}
+
+/* ---- building structs from JSON --------------------------------------- */
+
+typedef struct loadctx {
+	kn_error *err;
+	const char *where; /* "type incident" */
+} loadctx;
+
+static int bad(loadctx *c, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int bad(loadctx *c, const char *field, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return kn_fail(c->err, KN_EVALID, field, "schema: %s: %s", c->where, msg);
+}
+
+static char *dupstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? kn_xstrdup(s) : NULL;
+}
+
+static void labels(json_t *o, const char *key, const char *fallback, char **ja, char **en)
+{
+	json_t *l = json_object_get(o, key);
+	const char *j = json_string_value(json_object_get(l, "ja"));
+	const char *e = json_string_value(json_object_get(l, "en"));
+	if (json_is_string(l))
+		j = e = json_string_value(l);
+	*en = fallback || e ? kn_xstrdup(e ? e : fallback) : NULL;
+	*ja = j ? kn_xstrdup(j) : (*en ? kn_xstrdup(*en) : NULL);
+}
+
+/* Array of strings -> owned char** (n set). Non-strings are an error. */
+static int strlist(loadctx *c, json_t *a, const char *what, char ***out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (!a)
+		return 0;
+	if (!json_is_array(a))
+		return bad(c, what, "%s must be a list of names", what);
+	*out = kn_xcalloc(json_array_size(a) + 1, sizeof(char *));
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v)
+	{
+		if (!json_is_string(v))
+			return bad(c, what, "%s must be a list of names", what);
+		(*out)[(*n)++] = kn_xstrdup(json_string_value(v));
+	}
+	return 0;
+}
+
+static int roles(loadctx *c, json_t *a, const char *what, int *out)
+{
+	*out = 0;
+	if (!a)
+		return 0;
+	if (!json_is_array(a))
+		return bad(c, what, "%s must be a list of roles", what);
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v)
+	{
+		int r = kn_role_parse(json_string_value(v));
+		if (!r)
+			return bad(c, what, "%s: unknown role '%s'", what, json_is_string(v) ? json_string_value(v) : "?");
+		*out |= r;
+	}
+	return 0;
+}
+
+static const char *const kindnames[] = {"text", "longtext", "integer", "boolean",
+					"enum", "datetime", "date",    "ref"};
+
+static int field_build(loadctx *c, json_t *o, kn_field *f)
+{
+	f->name = dupstr(o, "name");
+	if (!ident_ok(f->name))
+		return bad(c, "fields", "field name '%s' must be lowercase letters, digits, _", f->name);
+	if (is_reserved(f->name))
+		return bad(c, f->name, "field name '%s' is reserved", f->name);
+	const char *kind = json_string_value(json_object_get(o, "kind"));
+	size_t k;
+	for (k = 0; k < sizeof kindnames / sizeof kindnames[0]; k++)
+		if (kind && strcmp(kind, kindnames[k]) == 0)
+			break;
+	if (k == sizeof kindnames / sizeof kindnames[0])
+		return bad(c, f->name, "field '%s': unknown kind '%s'", f->name, kind);
+	f->kind = (kn_kind)k;
+	labels(o, "label", f->name, &f->label_ja, &f->label_en);
+	labels(o, "help", NULL, &f->help_ja, &f->help_en);
+	f->required = json_is_true(json_object_get(o, "required"));
+	f->readonly = json_is_true(json_object_get(o, "readonly"));
+	f->immutable = json_is_true(json_object_get(o, "immutable"));
+	f->key = json_is_true(json_object_get(o, "key"));
+	f->custom = json_is_true(json_object_get(o, "custom"));
+	if (roles(c, json_object_get(o, "hidden"), "hidden", &f->hidden))
+		return c->err->code;
+	json_t *mn = json_object_get(o, "min"), *mx = json_object_get(o, "max");
+	if ((mn && !json_is_integer(mn)) || (mx && !json_is_integer(mx)))
+		return bad(c, f->name, "field '%s': min and max must be integers", f->name);
+	f->has_min = mn != NULL, f->min = json_integer_value(mn);
+	f->has_max = mx != NULL, f->max = json_integer_value(mx);
+	if (f->kind == KN_TEXT && !f->has_max)
+		f->max = 255, f->has_max = true;
+	if (f->kind == KN_LONGTEXT && !f->has_max)
+		f->max = 65536, f->has_max = true;
+	if ((f->kind == KN_TEXT || f->kind == KN_LONGTEXT) && f->max < 1)
+		return bad(c, f->name, "field '%s': max must be at least 1", f->name);
+	if (f->has_min && f->has_max && f->kind == KN_INTEGER && f->min > f->max)
+		return bad(c, f->name, "field '%s': min is above max", f->name);
+	if (f->kind == KN_ENUM) {
+		json_t *vals = json_object_get(o, "values");
+		if (!json_is_array(vals) || json_array_size(vals) == 0)
+			return bad(c, f->name, "enum field '%s' needs values", f->name);
+		f->values = kn_xcalloc(json_array_size(vals), sizeof(kn_enumval));
+		size_t i;
+		json_t *v;
+		json_array_foreach(vals, i, v)
+		{
+			kn_enumval *ev = &f->values[f->nvalues];
+			ev->value = dupstr(v, "value");
+			if (!ev->value && json_is_string(v))
+				ev->value = kn_xstrdup(json_string_value(v));
+			if (!ev->value || !*ev->value)
+				return bad(c, f->name, "enum field '%s': a value is empty", f->name);
+			for (size_t j = 0; j < f->nvalues; j++)
+				if (strcmp(f->values[j].value, ev->value) == 0)
+					return bad(c, f->name, "enum field '%s': value '%s' twice", f->name, ev->value);
+			labels(v, "label", ev->value, &ev->label_ja, &ev->label_en);
+			f->nvalues++;
+		}
+	}
+	if (f->kind == KN_REF) {
+		f->ref = dupstr(o, "ref");
+		if (!f->ref)
+			return bad(c, f->name, "ref field '%s' needs a target type", f->name);
+	}
+	json_t *def = json_object_get(o, "default");
+	if (def && !json_is_null(def))
+		f->def = json_incref(def);
+	json_t *comp = json_object_get(o, "computed");
+	if (comp) {
+		f->verb = dupstr(comp, "verb");
+		if (!f->verb || !kn_verb_find(f->verb))
+			return bad(c, f->name, "field '%s': unknown computation '%s'", f->name, f->verb);
+		if (strlist(c, json_object_get(comp, "args"), "computed.args", &f->args, &f->nargs))
+			return c->err->code;
+		json_t *cfg = json_object_get(comp, "config");
+		f->config = cfg ? json_incref(cfg) : NULL;
+		f->readonly = true;
+		kn_verb_check_fn check = kn_verb_check(f->verb);
+		kn_error e2 = {0};
+		if (check && check(f, &e2))
+			return bad(c, f->name, "field '%s': %.300s", f->name, e2.detail);
+	}
+	if (f->key && f->kind != KN_TEXT)
+		return bad(c, f->name, "key field '%s' must be text", f->name);
+	return 0;
+}
+
+static int parse_number(loadctx *c, const char *fmt, kn_type *t)
+{
+	const char *b = fmt ? strchr(fmt, '{') : NULL;
+	int w = 0;
+	if (!b || sscanf(b, "{%d}", &w) != 1 || w < 1 || w > 12 || strchr(b, '}')[1] != 0 ||
+	    b == fmt || (size_t)(b - fmt) > 16)
+		return bad(c, "number", "number format must look like 'INC-{6}', got '%s'", fmt);
+	t->number_prefix = kn_xstrndup(fmt, (size_t)(b - fmt));
+	t->number_width = w;
+	return 0;
+}
+
+static bool attr_ok(const kn_type *t, const char *name)
+{
+	return kn_is_system_attr(name) || kn_type_field(t, name);
+}
+
+static int type_build(loadctx *c, json_t *o, kn_type *t)
+{
+	t->decl = json_incref(o);
+	t->name = dupstr(o, "type");
+	t->plural = dupstr(o, "plural");
+	if (!ident_ok(t->name) || !ident_ok(t->plural))
+		return bad(c, "type", "type and plural must be lowercase names");
+	labels(o, "label", t->name, &t->label_ja, &t->label_en);
+	if (parse_number(c, json_string_value(json_object_get(o, "number")), t))
+		return c->err->code;
+
+	json_t *fa = json_object_get(o, "fields");
+	if (!json_is_array(fa))
+		return bad(c, "fields", "fields must be a list");
+	t->fields = kn_xcalloc(json_array_size(fa), sizeof(kn_field));
+	size_t i;
+	json_t *v;
+	json_array_foreach(fa, i, v)
+	{
+		kn_field *f = &t->fields[t->nfields++];
+		f->col = (int)i;
+		if (field_build(c, v, f))
+			return c->err->code;
+		for (size_t j = 0; j + 1 < t->nfields; j++)
+			if (strcmp(t->fields[j].name, f->name) == 0)
+				return bad(c, f->name, "field '%s' declared twice", f->name);
+		if (f->key) {
+			if (t->key_field)
+				return bad(c, f->name, "only one key field allowed");
+			t->key_field = f;
+		}
+	}
+	/* computed args and defaults refer to fields of this type */
+	for (i = 0; i < t->nfields; i++)
+		for (size_t j = 0; j < t->fields[i].nargs; j++)
+			if (!kn_type_field(t, t->fields[i].args[j]))
+				return bad(c, t->fields[i].name, "computed argument '%s' is not a field", t->fields[i].args[j]);
+
+	t->org_field = dupstr(o, "org_field");
+	if (t->org_field) {
+		const kn_field *of = kn_type_field(t, t->org_field);
+		if (!of || of->kind != KN_TEXT)
+			return bad(c, "org_field", "org_field '%s' must be a text field", t->org_field);
+	}
+
+	json_t *sa = json_object_get(o, "states");
+	if (!json_is_array(sa) || json_array_size(sa) == 0)
+		return bad(c, "states", "states must be a non-empty list");
+	t->states = kn_xcalloc(json_array_size(sa), sizeof(kn_state));
+	int initials = 0;
+	json_array_foreach(sa, i, v)
+	{
+		kn_state *s = &t->states[t->nstates++];
+		s->name = dupstr(v, "name");
+		if (!ident_ok(s->name))
+			return bad(c, "states", "state name '%s' is not a lowercase name", s->name);
+		for (size_t j = 0; j + 1 < t->nstates; j++)
+			if (strcmp(t->states[j].name, s->name) == 0)
+				return bad(c, "states", "state '%s' declared twice", s->name);
+		labels(v, "label", s->name, &s->label_ja, &s->label_en);
+		s->initial = json_is_true(json_object_get(v, "initial"));
+		s->final = json_is_true(json_object_get(v, "final"));
+		initials += s->initial;
+	}
+	if (initials > 1)
+		return bad(c, "states", "more than one initial state");
+
+	json_t *ta = json_object_get(o, "transitions");
+	if (ta && !json_is_array(ta))
+		return bad(c, "transitions", "transitions must be a list");
+	t->transitions = kn_xcalloc(json_array_size(ta) + 1, sizeof(kn_transition));
+	json_array_foreach(ta, i, v)
+	{
+		kn_transition *tr = &t->transitions[t->ntransitions++];
+		tr->name = dupstr(v, "name");
+		if (!ident_ok(tr->name))
+			return bad(c, "transitions", "transition name '%s' is not a lowercase name", tr->name);
+		labels(v, "label", tr->name, &tr->label_ja, &tr->label_en);
+		tr->to = dupstr(v, "to");
+		if (!tr->to || !kn_type_state(t, tr->to))
+			return bad(c, "transitions", "transition '%s' goes to unknown state '%s'", tr->name, tr->to);
+		if (strlist(c, json_object_get(v, "from"), "from", &tr->from, &tr->nfrom) ||
+		    strlist(c, json_object_get(v, "requires"), "requires", &tr->requires,
+			    &tr->nrequires) ||
+		    roles(c, json_object_get(v, "roles"), "roles", &tr->roles))
+			return c->err->code;
+		for (size_t j = 0; j < tr->nfrom; j++)
+			if (strcmp(tr->from[j], "*") && !kn_type_state(t, tr->from[j]))
+				return bad(c, "transitions", "transition '%s' comes from unknown state '%s'", tr->name, tr->from[j]);
+		for (size_t j = 0; j < tr->nrequires; j++)
+			if (!kn_type_field(t, tr->requires[j]))
+				return bad(c, "transitions", "transition '%s' requires unknown field '%s'", tr->name, tr->requires[j]);
+		tr->set_time = dupstr(v, "set_time");
+		if (tr->set_time) {
+			const kn_field *sf = kn_type_field(t, tr->set_time);
+			if (!sf || sf->kind != KN_DATETIME)
+				return bad(c, "transitions", "transition '%s': set_time '%s' is not a datetime field", tr->name, tr->set_time);
+		}
+	}
+
+	json_t *acc = json_object_get(o, "access");
+	if (roles(c, json_object_get(acc, "read"), "access.read", &t->can_read) ||
+	    roles(c, json_object_get(acc, "create"), "access.create", &t->can_create) ||
+	    roles(c, json_object_get(acc, "update"), "access.update", &t->can_update) ||
+	    roles(c, json_object_get(acc, "comment"), "access.comment", &t->can_comment) ||
+	    roles(c, json_object_get(acc, "work_note"), "access.work_note", &t->can_work_note))
+		return c->err->code;
+	/* admins administer: they may always do what any role may */
+	t->can_read |= KN_ROLE_ADMIN;
+	t->can_create |= KN_ROLE_ADMIN;
+	t->can_update |= KN_ROLE_ADMIN;
+	t->can_comment |= KN_ROLE_ADMIN;
+	t->can_work_note |= KN_ROLE_ADMIN;
+	/* auditors never write, whatever a declaration says */
+	t->can_create &= ~KN_ROLE_AUDITOR;
+	t->can_update &= ~KN_ROLE_AUDITOR;
+	t->can_comment &= ~KN_ROLE_AUDITOR;
+	t->can_work_note &= ~KN_ROLE_AUDITOR;
+	for (i = 0; i < t->ntransitions; i++)
+		t->transitions[i].roles = (t->transitions[i].roles | KN_ROLE_ADMIN) & ~KN_ROLE_AUDITOR;
+
+	json_t *ia = json_object_get(o, "indexes");
+	t->indexes = kn_xcalloc(json_array_size(ia) + 1, sizeof(char **));
+	json_array_foreach(ia, i, v)
+	{
+		size_t n;
+		char **cols;
+		if (strlist(c, v, "indexes", &cols, &n))
+			return c->err->code;
+		t->indexes[t->nindexes++] = cols;
+		if (n == 0)
+			return bad(c, "indexes", "an index needs at least one field");
+		for (size_t j = 0; j < n; j++)
+			if (!attr_ok(t, cols[j]))
+				return bad(c, "indexes", "index on unknown field '%s'", cols[j]);
+	}
+	if (strlist(c, json_object_get(o, "list_fields"), "list_fields", &t->list_fields,
+		    &t->nlist_fields))
+		return c->err->code;
+	for (i = 0; i < t->nlist_fields; i++)
+		if (!attr_ok(t, t->list_fields[i]))
+			return bad(c, "list_fields", "list field '%s' is unknown", t->list_fields[i]);
+	return 0;
+}
+
+/* ---- merging ----------------------------------------------------------- */
+
+static json_t *find_by_name(json_t *arr, const char *name)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(arr, i, v)
+	{
+		const char *n = json_string_value(json_object_get(v, "name"));
+		if (n && strcmp(n, name) == 0)
+			return v;
+	}
+	return NULL;
+}
+
+/* Apply one overlay to the declarations (an object type -> declaration). */
+static int overlay_apply(json_t *decls, json_t *ov, const char *file, kn_error *err)
+{
+	const char *tname = json_string_value(json_object_get(ov, "type"));
+	if (!tname)
+		return kn_fail(err, KN_EVALID, "type", "schema overlay %s: \"type\" missing", file);
+	json_t *base = json_object_get(decls, tname);
+	if (!base) {
+		json_object_set(decls, tname, ov);
+		return 0;
+	}
+	const char *key;
+	json_t *val;
+	json_object_foreach(ov, key, val)
+	{
+		if (strcmp(key, "type") == 0)
+			continue;
+		if (strcmp(key, "fields") == 0) {
+			json_t *fields = json_object_get(base, "fields");
+			size_t i;
+			json_t *f;
+			if (!json_is_array(val))
+				return kn_fail(err, KN_EVALID, "fields",
+					       "schema overlay %s: fields must be a list", file);
+			json_array_foreach(val, i, f)
+			{
+				const char *fn = json_string_value(json_object_get(f, "name"));
+				if (!json_is_object(f) || !fn)
+					return kn_fail(err, KN_EVALID, "fields",
+						       "schema overlay %s: a field has no name", file);
+				json_t *ex = find_by_name(fields, fn);
+				if (ex) {
+					json_object_update_recursive(ex, f);
+				} else {
+					json_t *nf = json_deep_copy(f);
+					json_object_set_new(nf, "custom", json_true());
+					json_array_append_new(fields, nf);
+				}
+			}
+		} else if (strcmp(key, "indexes") == 0 && json_is_array(val)) {
+			json_t *ix = json_object_get(base, "indexes");
+			if (!ix)
+				json_object_set_new(base, "indexes", ix = json_array());
+			json_array_extend(ix, val);
+		} else if (strcmp(key, "label") == 0 || strcmp(key, "list_fields") == 0 ||
+			   strcmp(key, "access") == 0) {
+			json_object_set(base, key, val);
+		} else {
+			return kn_fail(err, KN_EVALID, key,
+				       "schema overlay %s: \"%s\" cannot be changed on the built-in "
+				       "type %s (fields, indexes, label, list_fields, access can)",
+				       file, key, tname);
+		}
+	}
+	return 0;
+}
+
+static int cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int load_overlays(json_t *decls, const char *dir, kn_error *err)
+{
+	DIR *d = dir ? opendir(dir) : NULL;
+	if (!d)
+		return 0;
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l > 5 && strcmp(de->d_name + l - 5, ".json") == 0 && de->d_name[0] != '.') {
+			names = kn_xrealloc(names, (n + 1) * sizeof *names);
+			names[n++] = kn_xstrdup(de->d_name);
+		}
+	}
+	closedir(d);
+	qsort(names, n, sizeof *names, cmpstr);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *path = kn_xasprintf("%s/%s", dir, names[i]);
+		json_error_t je;
+		json_t *ov = rc ? NULL : json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+		if (!rc && !ov)
+			rc = kn_fail(err, KN_EVALID, "", "schema overlay %s: line %d: %s", path,
+				     je.line, je.text);
+		else if (!rc && !json_is_object(ov))
+			rc = kn_fail(err, KN_EVALID, "", "schema overlay %s: not an object", path);
+		else if (!rc)
+			rc = overlay_apply(decls, ov, path, err);
+		json_decref(ov);
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+int kn_schema_load(kn_schema **out, const char *overlay_dir, kn_error *err)
+{
+	json_t *decls = json_object(); /* type name -> declaration, in load order */
+	json_t *order = json_array();
+	int rc = 0;
+	for (const kn_embedded_file *ef = kn_embedded_files; ef->path; ef++) {
+		if (strncmp(ef->path, "schema/", 7) != 0)
+			continue;
+		json_error_t je;
+		json_t *d = json_loadb(ef->data, ef->len, JSON_REJECT_DUPLICATES, &je);
+		const char *tn = json_string_value(json_object_get(d, "type"));
+		if (!d || !tn) {
+			rc = kn_fail(err, KN_EINTERNAL, "", "embedded %s: %s", ef->path,
+				     d ? "no type" : je.text);
+			json_decref(d);
+			goto out;
+		}
+		json_object_set_new(decls, tn, d);
+		json_array_append_new(order, json_string(tn));
+	}
+	rc = load_overlays(decls, overlay_dir, err);
+	if (rc)
+		goto out;
+	/* new types from overlays come after the built-in ones */
+	const char *key;
+	json_t *val;
+	json_object_foreach(decls, key, val)
+	{
+		size_t i;
+		json_t *v;
+		bool seen = false;
+		json_array_foreach(order, i, v) seen |= strcmp(json_string_value(v), key) == 0;
+		if (!seen)
+			json_array_append_new(order, json_string(key));
+	}
+
+	kn_schema *s = kn_xcalloc(1, sizeof *s);
+	s->types = kn_xcalloc(json_array_size(order), sizeof(kn_type));
+	size_t i;
+	json_t *v;
+	json_array_foreach(order, i, v)
+	{
+		char where[128];
+		snprintf(where, sizeof where, "type %s", json_string_value(v));
+		loadctx c = {err, where};
+		kn_type *t = &s->types[s->ntypes++];
+		rc = type_build(&c, json_object_get(decls, json_string_value(v)), t);
+		if (rc)
+			break;
+		for (size_t j = 0; j + 1 < s->ntypes; j++)
+			if (strcmp(s->types[j].plural, t->plural) == 0 ||
+			    strcmp(s->types[j].name, t->plural) == 0)
+				rc = bad(&c, "plural", "plural '%s' is used twice", t->plural);
+	}
+	/* references must point at declared types (or users) */
+	for (size_t ti = 0; !rc && ti < s->ntypes; ti++) {
+		kn_type *t = &s->types[ti];
+		for (size_t fi = 0; !rc && fi < t->nfields; fi++) {
+			kn_field *f = &t->fields[fi];
+			if (f->kind == KN_REF && strcmp(f->ref, "user") &&
+			    !kn_schema_type(s, f->ref)) {
+				char where[128];
+				snprintf(where, sizeof where, "type %s", t->name);
+				loadctx c = {err, where};
+				rc = bad(&c, f->name, "field '%s' refers to unknown type '%s'", f->name,
+					 f->ref);
+			}
+		}
+	}
+	if (rc) {
+		kn_schema_free(s);
+		goto out;
+	}
+	char *canon = kn_json_canon(decls);
+	char dg[65];
+	kn_sha256_hex(canon, strlen(canon), dg);
+	free(canon);
+	s->digest = kn_xstrdup(dg);
+	*out = s;
+out:
+	json_decref(decls);
+	json_decref(order);
+	return rc;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void kn_schema_free(kn_schema *s)
+{
+	if (!s)
+		return;
+	for (size_t ti = 0; ti < s->ntypes; ti++) {
+		kn_type *t = &s->types[ti];
+		for (size_t i = 0; i < t->nfields; i++) {
+			kn_field *f = &t->fields[i];
+			free(f->name), free(f->label_ja), free(f->label_en);
+			free(f->help_ja), free(f->help_en), free(f->ref), free(f->verb);
+			for (size_t j = 0; j < f->nvalues; j++)
+				free(f->values[j].value), free(f->values[j].label_ja),
+					free(f->values[j].label_en);
+			free(f->values);
+			strv_free(f->args, f->nargs);
+			json_decref(f->def);
+			json_decref(f->config);
+		}
+		free(t->fields);
+		for (size_t i = 0; i < t->nstates; i++)
+			free(t->states[i].name), free(t->states[i].label_ja),
+				free(t->states[i].label_en);
+		free(t->states);
+		for (size_t i = 0; i < t->ntransitions; i++) {
+			kn_transition *tr = &t->transitions[i];
+			free(tr->name), free(tr->label_ja), free(tr->label_en), free(tr->to);
+			free(tr->set_time);
+			strv_free(tr->from, tr->nfrom);
+			strv_free(tr->requires, tr->nrequires);
+		}
+		free(t->transitions);
+		for (size_t i = 0; i < t->nindexes; i++) {
+			size_t n = 0;
+			while (t->indexes[i][n])
+				n++;
+			strv_free(t->indexes[i], n);
+		}
+		free(t->indexes);
+		strv_free(t->list_fields, t->nlist_fields);
+		free(t->name), free(t->plural), free(t->label_ja), free(t->label_en);
+		free(t->number_prefix), free(t->org_field);
+		json_decref(t->decl);
+	}
+	free(s->types);
+	free(s->digest);
+	free(s);
+}

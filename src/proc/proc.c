@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* proc.c - registers what every process module adds to the engine. */
+#include "kanri.h"
+
+#include "core/schema.h"
+
+void kn_proc_incident_register(void);
+
+void kn_proc_register_all(void)
+{
+	static bool done;
+	if (done)
+		return;
+	done = true;
+	kn_proc_incident_register();
+}
