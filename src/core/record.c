@@ -9,6 +9,7 @@
  */
 #include "kanri.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -90,11 +91,17 @@ int kn_engine_create(const char *datadir, kn_error *err)
 {
 	struct stat st;
 	if (stat(datadir, &st) == 0) {
-		char *db = db_path(datadir);
-		bool has_db = access(db, F_OK) == 0;
-		free(db);
-		if (!S_ISDIR(st.st_mode) || has_db)
-			return kn_fail(err, KN_EEXIST, "", "%s already exists; not overwriting it",
+		bool empty = S_ISDIR(st.st_mode);
+		DIR *d = empty ? opendir(datadir) : NULL;
+		struct dirent *de;
+		while (d && (de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				empty = false;
+		if (d)
+			closedir(d);
+		if (!empty)
+			return kn_fail(err, KN_EEXIST, "",
+				       "%s already exists and is not empty; not overwriting it",
 				       datadir);
 	} else if (mkdir(datadir, 0750) != 0) {
 		return kn_fail(err, KN_EINTERNAL, "", "cannot create %s: %s", datadir,
@@ -356,6 +363,9 @@ static int apply_body(kn_engine *e, const kn_type *t, const kn_user *u, const js
 		if (f->readonly)
 			return kn_fail(err, KN_EVALID, key, "%s is %s and cannot be written", key,
 				       f->verb ? "computed" : "read-only");
+		if (!creating && is_enduser(u) && t->org_field && strcmp(key, t->org_field) == 0)
+			return kn_fail(err, KN_EFORBIDDEN, key,
+				       "you may not move a record to another organisation");
 		json_t *nv;
 		int rc = value_norm(e, f, val, &nv, err);
 		if (rc)
@@ -395,6 +405,19 @@ static void note_computed(const kn_type *t, const json_t *before, const json_t *
 			json_array_append_new(changes, json_pack("{s:s,s:O,s:O}", "field", f->name,
 								 "old", o, "new", n));
 	}
+}
+
+/* Null, missing, or text that is only white space. */
+static bool is_empty(const json_t *v)
+{
+	if (!v || json_is_null(v))
+		return true;
+	if (!json_is_string(v))
+		return false;
+	for (const char *p = json_string_value(v); *p; p++)
+		if (!strchr(" \t\r\n", *p))
+			return false;
+	return true;
 }
 
 static int body_object(const json_t *body, kn_error *err)
@@ -447,7 +470,9 @@ int kn_journal_append(kn_engine *e, const char *actor, const char *type, int64_t
 	snprintf(je.type, sizeof je.type, "%s", type ? type : "");
 	je.rec_id = rec_id;
 	snprintf(je.action, sizeof je.action, "%s", action);
-	je.changes = kn_json_canon(changes ? changes : json_array());
+	json_t *none = changes ? NULL : json_array();
+	je.changes = kn_json_canon(changes ? changes : none);
+	json_decref(none);
 	je.reason = (char *)reason;
 	snprintf(je.digest, sizeof je.digest, "%s", digest ? digest : "");
 	entry_hash(&je, je.hash);
@@ -529,7 +554,7 @@ static int create_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, const
 			json_object_set_new(rec, t->org_field, json_string(u->org));
 	}
 	for (size_t i = 0; !rc && i < t->nfields; i++)
-		if (t->fields[i].required && json_is_null(json_object_get(rec, t->fields[i].name)))
+		if (t->fields[i].required && is_empty(json_object_get(rec, t->fields[i].name)))
 			rc = kn_fail(err, KN_EVALID, t->fields[i].name, "%s is required",
 				     t->fields[i].name);
 	if (!rc)
@@ -753,6 +778,10 @@ int kn_rec_update(kn_engine *e, const kn_user *u, const kn_type *t, const char *
 		static const char *const skip[] = {"reason", "version", NULL};
 		rc = apply_body(e, t, u, body, skip, false, rec, changes, err);
 	}
+	for (size_t i = 0; !rc && i < t->nfields; i++)
+		if (t->fields[i].required && is_empty(json_object_get(rec, t->fields[i].name)))
+			rc = kn_fail(err, KN_EVALID, t->fields[i].name, "%s is required",
+				     t->fields[i].name);
 	if (!rc)
 		rc = compute_fields(t, rec, err);
 	if (!rc && json_array_size(changes)) {
@@ -804,13 +833,29 @@ int kn_rec_transition(kn_engine *e, const kn_user *u, const kn_type *t, const ch
 			rc = kn_fail(err, KN_EFORBIDDEN, "to",
 				     "your role may not %s %s records", tr->name, t->name);
 	}
+	if (!rc && u && !role_in(u, t->can_update)) {
+		/* who may not edit the record may give only what the move asks for */
+		const char *key;
+		json_t *val;
+		json_object_foreach((json_t *)body, key, val)
+		{
+			bool ok = !strcmp(key, "to") || !strcmp(key, "reason") || !strcmp(key, "version");
+			for (size_t i = 0; i < tr->nrequires; i++)
+				ok |= strcmp(key, tr->requires[i]) == 0;
+			if (!ok) {
+				rc = kn_fail(err, KN_EFORBIDDEN, key,
+					     "your role may not change %s with this transition", key);
+				break;
+			}
+		}
+	}
 	if (!rc) {
 		before = json_deep_copy(rec);
 		static const char *const skip[] = {"to", "reason", "version", NULL};
 		rc = apply_body(e, t, u, body, skip, false, rec, changes, err);
 	}
 	for (size_t i = 0; !rc && i < tr->nrequires; i++)
-		if (json_is_null(json_object_get(rec, tr->requires[i])))
+		if (is_empty(json_object_get(rec, tr->requires[i])))
 			rc = kn_fail(err, KN_EVALID, tr->requires[i], "%s is required to move to %s",
 				     tr->requires[i], to);
 	if (!rc) {
@@ -1172,15 +1217,23 @@ static int query_value(const kn_type *t, const kn_field *f, const char *name, co
 		*out = json_boolean(strcmp(s, "true") == 0);
 		return 0;
 	}
-	if (f && f->kind == KN_DATETIME) {
+	bool systime = !f && (strcmp(name, "created_at") == 0 || strcmp(name, "updated_at") == 0);
+	if ((f && f->kind == KN_DATETIME) || systime) {
 		int64_t ms;
 		if (kn_parse_datetime(s, &ms))
 			return kn_fail(err, KN_EINVAL, name,
 				       "%s takes a date-time with a zone, not '%s'", name, s);
-		char buf[40];
+		char buf[48];
 		kn_format_datetime(ms, buf, sizeof buf);
+		if (systime) /* stored with milliseconds: compare like with like */
+			snprintf(buf + 19, sizeof buf - 19, ".%03dZ", (int)(((ms % 1000) + 1000) % 1000));
 		*out = json_string(buf);
 		return 0;
+	}
+	if (f && f->kind == KN_DATE) {
+		int64_t ms;
+		if (strlen(s) != 10 || kn_parse_datetime(s, &ms))
+			return kn_fail(err, KN_EINVAL, name, "%s takes a date like 2026-11-25", name);
 	}
 	if (!kn_utf8_valid(s, strlen(s)))
 		return kn_fail(err, KN_EINVAL, name, "%s: the value is not valid UTF-8", name);

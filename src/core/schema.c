@@ -524,11 +524,16 @@ static json_t *find_by_name(json_t *arr, const char *name)
 }
 
 /* Apply one overlay to the declarations (an object type -> declaration). */
-static int overlay_apply(json_t *decls, json_t *ov, const char *file, kn_error *err)
+static int overlay_apply(json_t *decls, json_t *sources, json_t *ov, const char *file,
+			 kn_error *err)
 {
 	const char *tname = json_string_value(json_object_get(ov, "type"));
 	if (!tname)
 		return kn_fail(err, KN_EVALID, "type", "schema overlay %s: \"type\" missing", file);
+	json_t *src = json_object_get(sources, tname);
+	if (!src)
+		json_object_set_new(sources, tname, src = json_array());
+	json_array_append_new(src, json_string(file));
 	json_t *base = json_object_get(decls, tname);
 	if (!base) {
 		json_object_set(decls, tname, ov);
@@ -585,7 +590,7 @@ static int cmpstr(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int load_overlays(json_t *decls, const char *dir, kn_error *err)
+static int load_overlays(json_t *decls, json_t *sources, const char *dir, kn_error *err)
 {
 	DIR *d = dir ? opendir(dir) : NULL;
 	if (!d)
@@ -601,7 +606,8 @@ static int load_overlays(json_t *decls, const char *dir, kn_error *err)
 		}
 	}
 	closedir(d);
-	qsort(names, n, sizeof *names, cmpstr);
+	if (n)
+		qsort(names, n, sizeof *names, cmpstr);
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		char *path = kn_xasprintf("%s/%s", dir, names[i]);
@@ -613,7 +619,7 @@ static int load_overlays(json_t *decls, const char *dir, kn_error *err)
 		else if (!rc && !json_is_object(ov))
 			rc = kn_fail(err, KN_EVALID, "", "schema overlay %s: not an object", path);
 		else if (!rc)
-			rc = overlay_apply(decls, ov, path, err);
+			rc = overlay_apply(decls, sources, ov, path, err);
 		json_decref(ov);
 		free(path);
 		free(names[i]);
@@ -622,10 +628,28 @@ static int load_overlays(json_t *decls, const char *dir, kn_error *err)
 	return rc;
 }
 
+/* "type incident (overlays: a.json, b.json)", so that errors point at a file. */
+static void type_where(char *out, size_t n, const char *type, json_t *sources)
+{
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	kn_buf_addf(&b, "type %s", type);
+	json_t *src = json_object_get(sources, type);
+	size_t i;
+	json_t *v;
+	json_array_foreach(src, i, v)
+		kn_buf_addf(&b, "%s%s", i ? ", " : " (overlays: ", json_string_value(v));
+	if (json_array_size(src))
+		kn_buf_adds(&b, ")");
+	snprintf(out, n, "%s", b.data);
+	kn_buf_release(&b);
+}
+
 int kn_schema_load(kn_schema **out, const char *overlay_dir, kn_error *err)
 {
 	json_t *decls = json_object(); /* type name -> declaration, in load order */
 	json_t *order = json_array();
+	json_t *sources = json_object(); /* type name -> overlay files that touched it */
 	int rc = 0;
 	for (const kn_embedded_file *ef = kn_embedded_files; ef->path; ef++) {
 		if (strncmp(ef->path, "schema/", 7) != 0)
@@ -642,7 +666,7 @@ int kn_schema_load(kn_schema **out, const char *overlay_dir, kn_error *err)
 		json_object_set_new(decls, tn, d);
 		json_array_append_new(order, json_string(tn));
 	}
-	rc = load_overlays(decls, overlay_dir, err);
+	rc = load_overlays(decls, sources, overlay_dir, err);
 	if (rc)
 		goto out;
 	/* new types from overlays come after the built-in ones */
@@ -664,8 +688,8 @@ int kn_schema_load(kn_schema **out, const char *overlay_dir, kn_error *err)
 	json_t *v;
 	json_array_foreach(order, i, v)
 	{
-		char where[128];
-		snprintf(where, sizeof where, "type %s", json_string_value(v));
+		char where[256];
+		type_where(where, sizeof where, json_string_value(v), sources);
 		loadctx c = {err, where};
 		kn_type *t = &s->types[s->ntypes++];
 		rc = type_build(&c, json_object_get(decls, json_string_value(v)), t);
@@ -683,8 +707,8 @@ int kn_schema_load(kn_schema **out, const char *overlay_dir, kn_error *err)
 			kn_field *f = &t->fields[fi];
 			if (f->kind == KN_REF && strcmp(f->ref, "user") &&
 			    !kn_schema_type(s, f->ref)) {
-				char where[128];
-				snprintf(where, sizeof where, "type %s", t->name);
+				char where[256];
+				type_where(where, sizeof where, t->name, sources);
 				loadctx c = {err, where};
 				rc = bad(&c, f->name, "field '%s' refers to unknown type '%s'", f->name,
 					 f->ref);
@@ -704,6 +728,7 @@ int kn_schema_load(kn_schema **out, const char *overlay_dir, kn_error *err)
 out:
 	json_decref(decls);
 	json_decref(order);
+	json_decref(sources);
 	return rc;
 }
 

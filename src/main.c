@@ -1,0 +1,650 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * main.c - the kanri command line: `kanri COMMAND [options]`.
+ *
+ * One table of commands (some of two words: `user add`), each with its own
+ * getopt_long options and usage text. Errors go to stderr as
+ * "kanri: COMMAND: message"; a usage error exits 2, a failure 1. Writes made
+ * from the command line are journalled as the user "system" (import: the
+ * user given with --as, admin by default).
+ */
+#include "kanri.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "core/auth.h"
+#include "core/record.h"
+#include "http/http.h"
+
+#define ACTOR "system"
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+
+typedef struct command {
+	const char *name; /* "init", "user add" */
+	int (*run)(const struct command *cmd, int argc, char **argv);
+	const char *args;    /* one-line synopsis after the name */
+	const char *summary; /* one line for `kanri --help` */
+	const char *help;    /* the options, for `kanri COMMAND --help` */
+} command;
+
+/* ---- messages ------------------------------------------------------------ */
+
+static void errorf(const command *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void errorf(const command *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "kanri: ");
+	if (cmd)
+		fprintf(stderr, "%s: ", cmd->name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void usage_line(const command *cmd, FILE *f)
+{
+	fprintf(f, "usage: kanri %s %s\n", cmd->name, cmd->args);
+}
+
+/* A usage error: message, synopsis, exit status 2. */
+static int usage_error(const command *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int usage_error(const command *cmd, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	errorf(cmd, "%s", msg);
+	usage_line(cmd, stderr);
+	fprintf(stderr, "try 'kanri %s --help'\n", cmd->name);
+	return 2;
+}
+
+static int engine_error(const command *cmd, const kn_error *err)
+{
+	if (err->field[0] && !strstr(err->detail, err->field))
+		errorf(cmd, "%s: %s", err->field, err->detail);
+	else
+		errorf(cmd, "%s", err->detail[0] ? err->detail : kn_err_title(err->code));
+	return 1;
+}
+
+static void print_help(const command *cmd)
+{
+	usage_line(cmd, stdout);
+	printf("\n%s\n\n%s", cmd->summary, cmd->help);
+}
+
+/*
+ * getopt_long for one command, with kanri's error messages. Returns the
+ * option, -1 at the end, or a negative exit status: -2 usage error (already
+ * reported), -100 when --help was given (help printed).
+ */
+static int next_opt(const command *cmd, int argc, char **argv, const char *shortopts,
+		    const struct option *longopts)
+{
+	opterr = 0;
+	int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+	if (c == 'h') {
+		print_help(cmd);
+		return -100;
+	}
+	if (c == ':') {
+		usage_error(cmd, "option %s needs a value", argv[optind - 1]);
+		return -2;
+	}
+	if (c == '?') {
+		if (optopt)
+			usage_error(cmd, "unknown option '-%c'", optopt);
+		else
+			usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+		return -2;
+	}
+	return c;
+}
+
+/* Exit status for next_opt's negative results. */
+static int opt_exit(int c) { return c == -100 ? 0 : 2; }
+
+static bool parse_int(const char *s, long min, long max, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static int open_engine(const command *cmd, const char *data, kn_engine **e)
+{
+	kn_error err = {0};
+	if (kn_engine_open(data, e, &err))
+		return engine_error(cmd, &err);
+	return 0;
+}
+
+/* ---- passwords ------------------------------------------------------------ */
+
+/* One line from stdin, echo off when it is a terminal. Caller frees. */
+static char *read_secret(const char *prompt)
+{
+	bool tty = isatty(STDIN_FILENO);
+	struct termios old, quiet;
+	if (tty) {
+		fprintf(stderr, "%s", prompt);
+		fflush(stderr);
+		if (tcgetattr(STDIN_FILENO, &old) == 0) {
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			quiet.c_lflag |= ECHONL;
+			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		} else {
+			tty = false;
+		}
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, stdin);
+	if (tty)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	if (n < 0) {
+		free(line);
+		return NULL;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = 0;
+	return line;
+}
+
+/* The new user's password: $KANRI_PASSWORD, else asked (twice on a terminal). */
+static char *new_password(const command *cmd, const char *name)
+{
+	const char *env = getenv("KANRI_PASSWORD");
+	if (env)
+		return kn_xstrdup(env);
+	char *prompt = kn_xasprintf("password for %s: ", name);
+	char *pw = read_secret(prompt);
+	free(prompt);
+	if (pw && *pw && isatty(STDIN_FILENO)) {
+		char *again = read_secret("again: ");
+		bool same = again && strcmp(pw, again) == 0;
+		if (again) {
+			memset(again, 0, strlen(again));
+			free(again);
+		}
+		if (!same) {
+			errorf(cmd, "the passwords do not match");
+			memset(pw, 0, strlen(pw));
+			free(pw);
+			return NULL;
+		}
+	}
+	if (!pw || !*pw) {
+		errorf(cmd, "an empty password is refused (set KANRI_PASSWORD or type one)");
+		free(pw);
+		return NULL;
+	}
+	return pw;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static int cmd_init(const command *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"data", required_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *data = NULL;
+	int c;
+	while ((c = next_opt(cmd, argc, argv, ":d:h", lo)) != -1) {
+		if (c < 0)
+			return opt_exit(c);
+		if (c == 'd')
+			data = optarg;
+	}
+	if (optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!data)
+		return usage_error(cmd, "--data DIR is required");
+
+	/* Never take over a folder that holds anything (the engine checks for
+	 * a database; this also protects unrelated files). */
+	DIR *d = opendir(data);
+	if (d) {
+		struct dirent *de;
+		bool empty = true;
+		while (empty && (de = readdir(d)))
+			empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+		closedir(d);
+		if (!empty) {
+			errorf(cmd, "%s exists and is not empty; not overwriting it", data);
+			return 1;
+		}
+	}
+	kn_error err = {0};
+	if (kn_engine_create(data, &err))
+		return engine_error(cmd, &err);
+	kn_engine *e;
+	if (open_engine(cmd, data, &e))
+		return 1;
+	const char *env = getenv("KANRI_ADMIN_PASSWORD");
+	char *pw = env && *env ? kn_xstrdup(env) : kn_random_token(12);
+	int rc = kn_user_add(e, ACTOR, "admin", "admin", NULL, pw, &err);
+	kn_engine_close(e);
+	if (rc) {
+		free(pw);
+		return engine_error(cmd, &err);
+	}
+	printf("created %s\n", data);
+	if (env && *env)
+		printf("admin password: as given in KANRI_ADMIN_PASSWORD\n");
+	else
+		printf("admin password: %s\n(shown only this once)\n", pw);
+	printf("\nstart the server:\n  kanri serve --data %s\n"
+	       "log in:\n  curl -i -H 'Content-Type: application/json' "
+	       "-d '{\"name\":\"admin\",\"password\":\"%s\"}' "
+	       "http://" DEFAULT_LISTEN "/api/v1/session\n"
+	       "or create an API token:\n  kanri token create --data %s --user admin\n",
+	       data, env && *env ? "..." : pw, data);
+	memset(pw, 0, strlen(pw));
+	free(pw);
+	return 0;
+}
+
+static int cmd_serve(const command *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"data", required_argument, NULL, 'd'},
+		{"listen", required_argument, NULL, 'l'},
+		{"threads", required_argument, NULL, 't'},
+		{"access-log", no_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *data = NULL, *listen = NULL;
+	kn_http_opts o = {0};
+	int c;
+	long n;
+	while ((c = next_opt(cmd, argc, argv, ":d:l:t:ah", lo)) != -1) {
+		if (c < 0)
+			return opt_exit(c);
+		switch (c) {
+		case 'd':
+			data = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 't':
+			if (!parse_int(optarg, 1, 1024, &n))
+				return usage_error(cmd, "--threads must be from 1 to 1024");
+			o.threads = (int)n;
+			break;
+		case 'a':
+			o.access_log = true;
+			break;
+		}
+	}
+	if (optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!data)
+		return usage_error(cmd, "--data DIR is required");
+
+	kn_engine *e;
+	if (open_engine(cmd, data, &e))
+		return 1;
+	if (!listen)
+		listen = json_string_value(json_object_get(e->config, "listen"));
+	if (!listen)
+		listen = DEFAULT_LISTEN;
+	kn_error err = {0};
+	int rc = kn_http_serve(e, listen, &o, &err);
+	kn_engine_close(e);
+	return rc ? engine_error(cmd, &err) : 0;
+}
+
+static int cmd_user_add(const command *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"data", required_argument, NULL, 'd'},
+		{"name", required_argument, NULL, 'n'},
+		{"role", required_argument, NULL, 'r'},
+		{"org", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *data = NULL, *name = NULL, *role = NULL, *org = NULL;
+	int c;
+	while ((c = next_opt(cmd, argc, argv, ":d:n:r:o:h", lo)) != -1) {
+		if (c < 0)
+			return opt_exit(c);
+		switch (c) {
+		case 'd':
+			data = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'r':
+			role = optarg;
+			break;
+		case 'o':
+			org = optarg;
+			break;
+		}
+	}
+	if (optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!data)
+		return usage_error(cmd, "--data DIR is required");
+	if (!name)
+		return usage_error(cmd, "--name NAME is required");
+	if (!role)
+		return usage_error(cmd, "--role ROLE is required");
+	if (!kn_role_parse(role))
+		return usage_error(cmd, "--role must be one of admin, agent, enduser, auditor");
+
+	kn_engine *e;
+	if (open_engine(cmd, data, &e))
+		return 1;
+	char *pw = new_password(cmd, name);
+	if (!pw) {
+		kn_engine_close(e);
+		return 1;
+	}
+	kn_error err = {0};
+	int rc = kn_user_add(e, ACTOR, name, role, org, pw, &err);
+	memset(pw, 0, strlen(pw));
+	free(pw);
+	kn_engine_close(e);
+	if (rc)
+		return engine_error(cmd, &err);
+	printf("added %s %s%s%s\n", role, name, org ? " of " : "", org ? org : "");
+	return 0;
+}
+
+static int cmd_token_create(const command *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"data", required_argument, NULL, 'd'},
+		{"user", required_argument, NULL, 'u'},
+		{"label", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *data = NULL, *user = NULL, *label = NULL;
+	int c;
+	while ((c = next_opt(cmd, argc, argv, ":d:u:l:h", lo)) != -1) {
+		if (c < 0)
+			return opt_exit(c);
+		switch (c) {
+		case 'd':
+			data = optarg;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'l':
+			label = optarg;
+			break;
+		}
+	}
+	if (optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!data)
+		return usage_error(cmd, "--data DIR is required");
+	if (!user)
+		return usage_error(cmd, "--user NAME is required");
+
+	kn_engine *e;
+	if (open_engine(cmd, data, &e))
+		return 1;
+	kn_error err = {0};
+	char *tok = NULL;
+	int rc = kn_token_create(e, ACTOR, user, label, &tok, &err);
+	kn_engine_close(e);
+	if (rc)
+		return engine_error(cmd, &err);
+	printf("API token for %s (shown only this once; send it as\n"
+	       "'Authorization: Bearer TOKEN'):\n%s\n",
+	       user, tok);
+	free(tok);
+	return 0;
+}
+
+static int cmd_audit_verify(const command *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"data", required_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *data = NULL;
+	int c;
+	while ((c = next_opt(cmd, argc, argv, ":d:h", lo)) != -1) {
+		if (c < 0)
+			return opt_exit(c);
+		if (c == 'd')
+			data = optarg;
+	}
+	if (optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!data)
+		return usage_error(cmd, "--data DIR is required");
+
+	kn_engine *e;
+	if (open_engine(cmd, data, &e))
+		return 1;
+	kn_error err = {0};
+	int rc = kn_audit_verify(e, stdout, &err);
+	fflush(stdout);
+	kn_engine_close(e);
+	return rc ? engine_error(cmd, &err) : 0;
+}
+
+static int cmd_import(const command *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"data", required_argument, NULL, 'd'},
+		{"type", required_argument, NULL, 't'},
+		{"as", required_argument, NULL, 'u'},
+		{"batch", required_argument, NULL, 'b'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *data = NULL, *type = NULL, *as = "admin";
+	long batch = 10000;
+	int c;
+	while ((c = next_opt(cmd, argc, argv, ":d:t:u:b:h", lo)) != -1) {
+		if (c < 0)
+			return opt_exit(c);
+		switch (c) {
+		case 'd':
+			data = optarg;
+			break;
+		case 't':
+			type = optarg;
+			break;
+		case 'u':
+			as = optarg;
+			break;
+		case 'b':
+			if (!parse_int(optarg, 1, INT_MAX, &batch))
+				return usage_error(cmd, "--batch must be a positive number");
+			break;
+		}
+	}
+	if (argc - optind > 1)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	if (!data)
+		return usage_error(cmd, "--data DIR is required");
+	if (!type)
+		return usage_error(cmd, "--type PLURAL is required");
+	const char *file = optind < argc ? argv[optind] : "-";
+
+	kn_engine *e;
+	if (open_engine(cmd, data, &e))
+		return 1;
+	int rc = 1;
+	FILE *in = NULL;
+	kn_error err = {0};
+	const kn_type *t = kn_schema_type_plural(e->schema, type);
+	if (!t)
+		t = kn_schema_type(e->schema, type);
+	if (!t) {
+		errorf(cmd, "no record type '%s'", type);
+		goto out;
+	}
+	kn_user u = {0};
+	int r = e->store->ops->user_get(e->store, as, 0, &u, &err);
+	if (r == KN_ENOTFOUND) {
+		errorf(cmd, "no user named %s", as);
+		goto out;
+	}
+	if (r) {
+		engine_error(cmd, &err);
+		goto out;
+	}
+	in = strcmp(file, "-") ? fopen(file, "r") : stdin;
+	if (!in) {
+		errorf(cmd, "cannot open %s: %s", file, strerror(errno));
+		goto out;
+	}
+	int64_t count = 0;
+	r = kn_rec_import(e, &u, t, in, (int)batch, &count, &err);
+	if (r) {
+		engine_error(cmd, &err);
+		fprintf(stderr, "kanri: %s: %lld records were imported before the error\n",
+			cmd->name, (long long)count);
+		goto out;
+	}
+	printf("imported %lld records\n", (long long)count);
+	rc = 0;
+out:
+	if (in && in != stdin)
+		fclose(in);
+	kn_engine_close(e);
+	return rc;
+}
+
+/* ---- the command table ------------------------------------------------------ */
+
+static const command commands[] = {
+	{"init", cmd_init, "--data DIR",
+	 "Create a data folder with a new database and the user admin.",
+	 "  --data DIR   the folder to create (must not exist, or be empty)\n"
+	 "\nThe admin password is KANRI_ADMIN_PASSWORD when set, else a random one\n"
+	 "that is printed once.\n"},
+	{"serve", cmd_serve, "--data DIR [--listen HOST:PORT] [--threads N] [--access-log]",
+	 "Serve the REST API until SIGINT or SIGTERM.",
+	 "  --data DIR          the data folder\n"
+	 "  --listen HOST:PORT  address to listen on ([ADDR]:PORT for IPv6; default the\n"
+	 "                      config key \"listen\", else " DEFAULT_LISTEN ")\n"
+	 "  --threads N         worker threads (default twice the number of CPUs)\n"
+	 "  --access-log        one line per request on stderr\n"},
+	{"user add", cmd_user_add, "--data DIR --name NAME --role ROLE [--org ORG]",
+	 "Add a user.",
+	 "  --data DIR    the data folder\n"
+	 "  --name NAME   the login name\n"
+	 "  --role ROLE   admin, agent, enduser or auditor\n"
+	 "  --org ORG     the organisation (required for end users)\n"
+	 "\nThe password is KANRI_PASSWORD when set; else it is asked twice on the\n"
+	 "terminal, or read as one line from stdin when that is not a terminal.\n"},
+	{"token create", cmd_token_create, "--data DIR --user NAME [--label LABEL]",
+	 "Create an API token for a user; prints it as the last line.",
+	 "  --data DIR      the data folder\n"
+	 "  --user NAME     whose token\n"
+	 "  --label LABEL   what it is for\n"},
+	{"audit verify", cmd_audit_verify, "--data DIR",
+	 "Verify the journal's hash chain and every record against it.",
+	 "  --data DIR   the data folder\n"
+	 "\nExits 0 when intact, 1 naming the first broken entry.\n"},
+	{"import", cmd_import, "--data DIR --type PLURAL [--as USER] [--batch N] [FILE|-]",
+	 "Import records from JSON Lines (one object per line, as for POST).",
+	 "  --data DIR       the data folder\n"
+	 "  --type PLURAL    the record type (incidents, groups...)\n"
+	 "  --as USER        who creates them (default admin)\n"
+	 "  --batch N        records per transaction (default 10000)\n"
+	 "  FILE             the input (default -, standard input)\n"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void main_help(FILE *f)
+{
+	fprintf(f, "usage: kanri COMMAND [options]\n\n"
+		   "kanri %s - IT service management\n\ncommands:\n",
+		KN_VERSION);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'kanri COMMAND --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		main_help(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		main_help(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("kanri %s\n", KN_VERSION);
+		return 0;
+	}
+	/* A command is one word, or two (user add): match the longest. */
+	const command *cmd = NULL;
+	int words = 0;
+	bool family = false;
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const char *n = commands[i].name, *sp = strchr(n, ' ');
+		size_t l1 = sp ? (size_t)(sp - n) : strlen(n);
+		if (strlen(argv[1]) != l1 || strncmp(argv[1], n, l1))
+			continue;
+		if (!sp) {
+			cmd = &commands[i];
+			words = 1;
+			break;
+		}
+		family = true;
+		if (argc > 2 && !strcmp(argv[2], sp + 1)) {
+			cmd = &commands[i];
+			words = 2;
+			break;
+		}
+	}
+	if (!cmd) {
+		if (family) {
+			fprintf(stderr, "kanri: %s: %s\n", argv[1],
+				argc > 2 ? "unknown subcommand" : "a subcommand is needed");
+			for (size_t i = 0; i < NCOMMANDS; i++)
+				if (!strncmp(commands[i].name, argv[1], strlen(argv[1])) &&
+				    commands[i].name[strlen(argv[1])] == ' ')
+					usage_line(&commands[i], stderr);
+			return 2;
+		}
+		fprintf(stderr, "kanri: unknown command '%s'\n", argv[1]);
+		main_help(stderr);
+		return 2;
+	}
+	/* getopt sees the command's words as argv[0]. */
+	optind = 1;
+	return cmd->run(cmd, argc - words, argv + words);
+}

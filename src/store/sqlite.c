@@ -1,0 +1,2070 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sqlite.c - the SQLite storage backend (kn_store_sqlite).
+ *
+ * Connections. Every thread that touches the store lazily opens its own
+ * connection to the database file (a pthread key maps thread -> sq_conn;
+ * the store keeps a list of them so that close() can close all, and a
+ * thread that exits closes its own). Every connection runs with WAL,
+ * synchronous=FULL (an acknowledged commit survives a power cut),
+ * foreign_keys=ON and a 10 s busy timeout.
+ *
+ * Transactions. begin(write=true) takes the store's writer mutex and runs
+ * BEGIN IMMEDIATE; the mutex is held until commit/rollback, so exactly one
+ * thread of the process writes at a time (numbering and the journal chain
+ * depend on it) and writers queue on the mutex instead of spinning in
+ * SQLite's busy handler. begin(write=false) runs a plain BEGIN: a
+ * consistent snapshot from the first read on. A write called outside any
+ * transaction runs in autocommit mode under the writer mutex; a write
+ * called inside a read transaction is refused (KN_EINTERNAL), since the
+ * snapshot could not be upgraded reliably.
+ *
+ * Statements. Each connection keeps its prepared statements in a small
+ * open-addressing hash table keyed by the SQL text, so a repeated operation
+ * never re-prepares. A statement handed out is marked busy until it is put
+ * back; if the same SQL is needed again meanwhile (a scan callback that
+ * calls the store again) a temporary statement is prepared for it. Only
+ * parameterised SQL is used; identifiers come from the validated schema
+ * (checked again here against [a-z][a-z0-9_]*) and are double-quoted.
+ *
+ * Types. For each record type the SQL that does not depend on arguments
+ * (column list, get, insert, scan...) is built once and kept in the store
+ * (sq_type), matched by the kn_type's address and its field names.
+ *
+ * Tables. rec_<type>(id INTEGER PRIMARY KEY AUTOINCREMENT, number, version,
+ * state, created_at, updated_at, created_by, updated_by, <one column per
+ * field>), plus counters, comments, relations, journal (append-only:
+ * triggers refuse UPDATE and DELETE), users, tokens, sessions and meta.
+ * Text-like kinds are TEXT columns, integer and boolean INTEGER (0/1).
+ */
+#include "kanri.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define SQ_BUSY_MS 10000
+#define SQ_CACHE_MAX 512 /* statements kept per connection before eviction */
+#define NSYS 8           /* system columns, see syscols */
+
+/* ---- structures -------------------------------------------------------- */
+
+typedef struct sq_stmt {
+	sqlite3_stmt *st;
+	char *sql;
+	size_t len;
+	uint64_t hash;
+	bool busy; /* handed out and not yet put back */
+	bool temp; /* not in the cache: finalised when put back */
+} sq_stmt;
+
+typedef struct sq_store sq_store;
+
+typedef struct sq_conn {
+	sqlite3 *db;
+	sq_store *store;
+	struct sq_conn *next, *prev;
+	sq_stmt **slots; /* open addressing; cap is 0 or a power of two */
+	size_t cap, n;
+	bool in_tx, write;
+} sq_conn;
+
+/* A column of a rec_ table: kind 'i' integer, 'b' boolean, 't' text. */
+typedef struct sq_col {
+	char *name;
+	char kind;
+	bool notnull; /* system columns are NOT NULL: their sort needs no NULLS clause */
+} sq_col;
+
+typedef struct sq_type {
+	struct sq_type *next;
+	const kn_type *t; /* identity: address, name and field names/kinds */
+	char *name;
+	sq_col *cols;     /* NSYS system columns, then one per field */
+	size_t ncols;
+	char *get_id, *get_number, *get_key, *scan, *insert, *version;
+	char *select;     /* SELECT <columns> FROM "rec_<type>" */
+	char *count;      /* SELECT count(*) FROM "rec_<type>" */
+} sq_type;
+
+struct sq_store {
+	kn_store base; /* first: kn_store * <-> sq_store * */
+	char *path;
+	pthread_key_t key;
+	pthread_mutex_t lock;  /* conns and types */
+	pthread_mutex_t wlock; /* the one writer of this process */
+	sq_conn *conns;
+	sq_type *types;
+};
+
+static const struct {
+	const char *name;
+	char kind;
+} syscols[NSYS] = {
+	{"id", 'i'},	     {"number", 't'},	  {"version", 'i'},    {"state", 't'},
+	{"created_at", 't'}, {"updated_at", 't'}, {"created_by", 't'}, {"updated_by", 't'},
+};
+
+static inline sq_store *S(kn_store *st) { return (sq_store *)st; }
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* Map a SQLite result code (extended codes are on) to a KN_E* code, with
+ * `what` (the operation) and sqlite's message in the detail. */
+static int sq_fail(sq_conn *c, int rc, kn_error *err, const char *what)
+{
+	const char *msg = sqlite3_errmsg(c->db);
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return kn_fail(err, KN_EBUSY, "", "%s: database busy: %s", what, msg);
+	case SQLITE_CONSTRAINT:
+		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return kn_fail(err, KN_ECONFLICT, "", "%s: already exists (%s)", what, msg);
+		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+			return kn_fail(err, KN_ENOTFOUND, "", "%s: refers to a missing row", what);
+		return kn_fail(err, KN_EINVAL, "", "%s: %s", what, msg);
+	default:
+		return kn_fail(err, KN_ESTORE, "", "%s: %s", what, msg);
+	}
+}
+
+static bool ident_ok(const char *s)
+{
+	if (!s || !(*s >= 'a' && *s <= 'z'))
+		return false;
+	size_t n = 0;
+	for (; *s; s++, n++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return n < 64;
+}
+
+/* ---- statement cache ----------------------------------------------------- */
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+static void stmt_free(sq_stmt *e)
+{
+	sqlite3_finalize(e->st);
+	free(e->sql);
+	free(e);
+}
+
+static void cache_put_slot(sq_conn *c, sq_stmt *e)
+{
+	size_t m = c->cap - 1, i = e->hash & m;
+	while (c->slots[i])
+		i = (i + 1) & m;
+	c->slots[i] = e;
+	c->n++;
+}
+
+/* Make room for one more entry: double the table until it holds
+ * SQ_CACHE_MAX statements, then drop every statement not in use. */
+static void cache_room(sq_conn *c)
+{
+	if (c->cap && c->n + 1 <= c->cap / 2)
+		return;
+	sq_stmt **old = c->slots;
+	size_t ocap = c->cap;
+	bool evict = c->n >= SQ_CACHE_MAX;
+	c->cap = evict ? c->cap : (c->cap ? c->cap * 2 : 64);
+	c->slots = kn_xcalloc(c->cap, sizeof *c->slots);
+	c->n = 0;
+	for (size_t i = 0; i < ocap; i++) {
+		sq_stmt *e = old[i];
+		if (!e)
+			continue;
+		if (evict && !e->busy)
+			stmt_free(e);
+		else
+			cache_put_slot(c, e);
+	}
+	free(old);
+}
+
+/* Hand out a prepared statement for sql (len bytes) on connection c; the
+ * caller binds, steps and gives it back with stmt_put. */
+static int stmt_get(sq_conn *c, const char *sql, size_t len, sq_stmt **out, kn_error *err)
+{
+	uint64_t h = fnv1a(sql, len);
+	bool temp = false;
+	if (c->cap) {
+		size_t m = c->cap - 1;
+		for (size_t i = h & m; c->slots[i]; i = (i + 1) & m) {
+			sq_stmt *e = c->slots[i];
+			if (e->hash != h || e->len != len || memcmp(e->sql, sql, len) != 0)
+				continue;
+			if (!e->busy) {
+				e->busy = true;
+				*out = e;
+				return 0;
+			}
+			temp = true; /* in use further up the stack */
+			break;
+		}
+	}
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v3(c->db, sql, (int)len, temp ? 0 : SQLITE_PREPARE_PERSISTENT,
+				    &st, NULL);
+	if (rc != SQLITE_OK || !st) {
+		int r = sq_fail(c, rc ? rc : SQLITE_ERROR, err, "prepare");
+		sqlite3_finalize(st);
+		return r;
+	}
+	sq_stmt *e = kn_xcalloc(1, sizeof *e);
+	e->st = st;
+	e->sql = kn_xstrndup(sql, len);
+	e->len = len;
+	e->hash = h;
+	e->busy = true;
+	e->temp = temp;
+	if (!temp) {
+		cache_room(c);
+		cache_put_slot(c, e);
+	}
+	*out = e;
+	return 0;
+}
+
+static int stmt_gets(sq_conn *c, const char *sql, sq_stmt **out, kn_error *err)
+{
+	return stmt_get(c, sql, strlen(sql), out, err);
+}
+
+static void stmt_put(sq_stmt *e)
+{
+	sqlite3_reset(e->st);
+	sqlite3_clear_bindings(e->st);
+	if (e->temp)
+		stmt_free(e);
+	else
+		e->busy = false;
+}
+
+/* Run a statement without parameters or result rows (BEGIN, COMMIT...). */
+static int run(sq_conn *c, const char *sql, kn_error *err)
+{
+	sq_stmt *s;
+	int r = stmt_gets(c, sql, &s, err);
+	if (r)
+		return r;
+	int rc;
+	while ((rc = sqlite3_step(s->st)) == SQLITE_ROW)
+		;
+	r = rc == SQLITE_DONE ? 0 : sq_fail(c, rc, err, sql);
+	stmt_put(s);
+	return r;
+}
+
+/* Run DDL (several statements, never cached). */
+static int exec_ddl(sq_conn *c, const char *sql, kn_error *err)
+{
+	int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : sq_fail(c, rc, err, "migrate");
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void conn_free(sq_conn *c)
+{
+	for (size_t i = 0; i < c->cap; i++)
+		if (c->slots[i])
+			stmt_free(c->slots[i]);
+	free(c->slots);
+	sqlite3_close_v2(c->db);
+	free(c);
+}
+
+static void conn_unlink(sq_store *s, sq_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+}
+
+/* Thread-exit destructor: a thread that ends closes its own connection
+ * (rolling back and releasing the writer lock if it forgot to). */
+static void conn_thread_exit(void *p)
+{
+	sq_conn *c = p;
+	sq_store *s = c->store;
+	if (c->in_tx) {
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		if (c->write)
+			pthread_mutex_unlock(&s->wlock);
+	}
+	pthread_mutex_lock(&s->lock);
+	conn_unlink(s, c);
+	pthread_mutex_unlock(&s->lock);
+	conn_free(c);
+}
+
+static int conn_open(sq_store *s, sq_conn **out, kn_error *err)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(s->path, &db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_extended_result_codes(db, 1);
+		sqlite3_busy_timeout(db, SQ_BUSY_MS);
+		rc = sqlite3_exec(db,
+				  "PRAGMA synchronous=FULL;"
+				  "PRAGMA foreign_keys=ON;"
+				  "PRAGMA temp_store=MEMORY;"
+				  "PRAGMA cache_size=-16384",
+				  NULL, NULL, NULL);
+	}
+	if (rc != SQLITE_OK) {
+		int r = kn_fail(err, KN_ESTORE, "", "cannot open database %s: %s", s->path,
+				db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close_v2(db);
+		return r;
+	}
+	sq_conn *c = kn_xcalloc(1, sizeof *c);
+	c->db = db;
+	c->store = s;
+	*out = c;
+	return 0;
+}
+
+/* This thread's connection, opened on first use. */
+static int conn_get(sq_store *s, sq_conn **out, kn_error *err)
+{
+	sq_conn *c = pthread_getspecific(s->key);
+	if (!c) {
+		int r = conn_open(s, &c, err);
+		if (r)
+			return r;
+		pthread_mutex_lock(&s->lock);
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		pthread_mutex_unlock(&s->lock);
+		if (pthread_setspecific(s->key, c) != 0) {
+			pthread_mutex_lock(&s->lock);
+			conn_unlink(s, c);
+			pthread_mutex_unlock(&s->lock);
+			conn_free(c);
+			return kn_fail(err, KN_EINTERNAL, "", "pthread_setspecific failed");
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+/* Before a write: inside a write transaction nothing to do; outside any
+ * transaction take the writer lock for the autocommit statement(s); inside
+ * a read transaction refuse. *held tells wr_leave what to release. */
+static int wr_enter(sq_store *s, sq_conn *c, bool *held, kn_error *err)
+{
+	*held = false;
+	if (c->in_tx)
+		return c->write ? 0
+				: kn_fail(err, KN_EINTERNAL, "", "write inside a read transaction");
+	pthread_mutex_lock(&s->wlock);
+	*held = true;
+	return 0;
+}
+
+static void wr_leave(sq_store *s, bool held)
+{
+	if (held)
+		pthread_mutex_unlock(&s->wlock);
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+static void sq_close(kn_store *st);
+
+static int sq_open(const char *dsn, kn_store **out, kn_error *err)
+{
+	if (strncmp(dsn, "sqlite:", 7) == 0)
+		dsn += 7;
+	if (!*dsn)
+		return kn_fail(err, KN_EINVAL, "", "sqlite: empty database path");
+	if (!sqlite3_threadsafe())
+		return kn_fail(err, KN_ESTORE, "", "sqlite library built without thread support");
+	sq_store *s = kn_xcalloc(1, sizeof *s);
+	s->base.ops = &kn_store_sqlite;
+	s->path = kn_xstrdup(dsn);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->wlock, NULL);
+	if (pthread_key_create(&s->key, conn_thread_exit) != 0) {
+		pthread_mutex_destroy(&s->lock);
+		pthread_mutex_destroy(&s->wlock);
+		free(s->path);
+		free(s);
+		return kn_fail(err, KN_EINTERNAL, "", "pthread_key_create failed");
+	}
+	/* Open this thread's connection now: a bad path fails here, the file
+	 * is created and switched to WAL (a persistent property of the file). */
+	sq_conn *c = NULL;
+	int r = conn_get(s, &c, err);
+	if (!r) {
+		sqlite3_stmt *ps = NULL;
+		int rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &ps, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(ps);
+		if (rc == SQLITE_ROW) {
+			const char *mode = (const char *)sqlite3_column_text(ps, 0);
+			if (!mode || strcmp(mode, "wal") != 0)
+				r = kn_fail(err, KN_ESTORE, "", "cannot open database %s: WAL mode refused (%s)",
+					    s->path, mode ? mode : "?");
+		} else {
+			r = kn_fail(err, KN_ESTORE, "", "cannot open database %s: %s", s->path,
+				    sqlite3_errmsg(c->db));
+		}
+		sqlite3_finalize(ps);
+	}
+	if (r) {
+		sq_close(&s->base);
+		return r;
+	}
+	*out = &s->base;
+	return 0;
+}
+
+static void type_free(sq_type *y);
+
+/* Close every connection and free the store. No thread may use the store
+ * during or after this call. */
+static void sq_close(kn_store *st)
+{
+	sq_store *s = S(st);
+	if (!s)
+		return;
+	pthread_setspecific(s->key, NULL);
+	pthread_key_delete(s->key); /* no thread-exit destructor runs after this */
+	pthread_mutex_lock(&s->lock);
+	while (s->conns) {
+		sq_conn *c = s->conns;
+		s->conns = c->next;
+		if (c->in_tx) {
+			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+			if (c->write)
+				pthread_mutex_unlock(&s->wlock);
+		}
+		conn_free(c);
+	}
+	while (s->types) {
+		sq_type *y = s->types;
+		s->types = y->next;
+		type_free(y);
+	}
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->wlock);
+	free(s->path);
+	free(s);
+}
+
+/* ---- transactions ---------------------------------------------------------- */
+
+static int sq_begin(kn_store *st, bool write, kn_error *err)
+{
+	sq_store *s = S(st);
+	sq_conn *c = NULL;
+	int r = conn_get(s, &c, err);
+	if (r)
+		return r;
+	if (c->in_tx)
+		return kn_fail(err, KN_EINTERNAL, "", "a transaction is already open on this thread");
+	if (write)
+		pthread_mutex_lock(&s->wlock);
+	r = run(c, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
+	if (r) {
+		if (write)
+			pthread_mutex_unlock(&s->wlock);
+		return r;
+	}
+	c->in_tx = true;
+	c->write = write;
+	return 0;
+}
+
+static void tx_end(sq_store *s, sq_conn *c)
+{
+	bool w = c->write;
+	c->in_tx = c->write = false;
+	if (w)
+		pthread_mutex_unlock(&s->wlock);
+}
+
+/* Commit. Whatever the result, the transaction is over afterwards: a
+ * failed COMMIT is rolled back. */
+static int sq_commit(kn_store *st, kn_error *err)
+{
+	sq_store *s = S(st);
+	sq_conn *c = NULL;
+	int r = conn_get(s, &c, err);
+	if (r)
+		return r;
+	if (!c->in_tx)
+		return kn_fail(err, KN_EINTERNAL, "", "commit without a transaction");
+	r = run(c, "COMMIT", err);
+	if (r && !sqlite3_get_autocommit(c->db))
+		run(c, "ROLLBACK", NULL);
+	tx_end(s, c);
+	return r;
+}
+
+static void sq_rollback(kn_store *st)
+{
+	sq_store *s = S(st);
+	sq_conn *c = pthread_getspecific(s->key);
+	if (!c || !c->in_tx)
+		return;
+	if (!sqlite3_get_autocommit(c->db))
+		run(c, "ROLLBACK", NULL);
+	tx_end(s, c);
+}
+
+/* ---- record types ---------------------------------------------------------- */
+
+static void type_free(sq_type *y)
+{
+	for (size_t i = 0; i < y->ncols; i++)
+		free(y->cols[i].name);
+	free(y->cols);
+	free(y->name);
+	free(y->get_id);
+	free(y->get_number);
+	free(y->get_key);
+	free(y->scan);
+	free(y->insert);
+	free(y->version);
+	free(y->select);
+	free(y->count);
+	free(y);
+}
+
+static char kind_code(kn_kind k)
+{
+	return k == KN_INTEGER ? 'i' : k == KN_BOOLEAN ? 'b' : 't';
+}
+
+static bool type_match(const sq_type *y, const kn_type *t)
+{
+	if (y->t != t || y->ncols != NSYS + t->nfields || strcmp(y->name, t->name) != 0)
+		return false;
+	for (size_t i = 0; i < t->nfields; i++)
+		if (strcmp(y->cols[NSYS + i].name, t->fields[i].name) != 0 ||
+		    y->cols[NSYS + i].kind != kind_code(t->fields[i].kind))
+			return false;
+	return true;
+}
+
+static int col_find(const sq_type *y, const char *name)
+{
+	for (size_t i = 0; i < y->ncols; i++)
+		if (strcmp(y->cols[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Build the per-type SQL once; validates every identifier. */
+static int type_build(const kn_type *t, sq_type **out, kn_error *err)
+{
+	if (!ident_ok(t->name))
+		return kn_fail(err, KN_EINVAL, "", "bad type name \"%s\"", t->name ? t->name : "");
+	for (size_t i = 0; i < t->nfields; i++) {
+		const char *f = t->fields[i].name;
+		if (!ident_ok(f))
+			return kn_fail(err, KN_EINVAL, "", "type %s: bad field name \"%s\"", t->name,
+				       f ? f : "");
+		for (size_t j = 0; j < NSYS; j++)
+			if (strcmp(f, syscols[j].name) == 0)
+				return kn_fail(err, KN_EINVAL, f, "type %s: field name %s is reserved",
+					       t->name, f);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(f, t->fields[j].name) == 0)
+				return kn_fail(err, KN_EINVAL, f, "type %s: field %s declared twice",
+					       t->name, f);
+	}
+	sq_type *y = kn_xcalloc(1, sizeof *y);
+	y->t = t;
+	y->name = kn_xstrdup(t->name);
+	y->ncols = NSYS + t->nfields;
+	y->cols = kn_xcalloc(y->ncols, sizeof *y->cols);
+	for (size_t i = 0; i < NSYS; i++) {
+		y->cols[i].name = kn_xstrdup(syscols[i].name);
+		y->cols[i].kind = syscols[i].kind;
+		y->cols[i].notnull = true;
+	}
+	for (size_t i = 0; i < t->nfields; i++) {
+		y->cols[NSYS + i].name = kn_xstrdup(t->fields[i].name);
+		y->cols[NSYS + i].kind = kind_code(t->fields[i].kind);
+	}
+
+	kn_buf cols, ins, qs;
+	kn_buf_init(&cols, 0);
+	kn_buf_init(&ins, 0);
+	kn_buf_init(&qs, 0);
+	for (size_t i = 0; i < y->ncols; i++) {
+		kn_buf_addf(&cols, "%s\"%s\"", i ? "," : "", y->cols[i].name);
+		if (i) {
+			kn_buf_addf(&ins, "%s\"%s\"", i > 1 ? "," : "", y->cols[i].name);
+			kn_buf_adds(&qs, i > 1 ? ",?" : "?");
+		}
+	}
+	const char *key = t->key_field ? t->key_field->name : "number";
+	y->select = kn_xasprintf("SELECT %s FROM \"rec_%s\"", cols.data, t->name);
+	y->get_id = kn_xasprintf("%s WHERE \"id\"=?", y->select);
+	y->get_number = kn_xasprintf("%s WHERE \"number\"=?", y->select);
+	y->get_key = kn_xasprintf("%s WHERE \"%s\"=?", y->select, key);
+	y->scan = kn_xasprintf("%s ORDER BY \"id\"", y->select);
+	y->insert = kn_xasprintf("INSERT INTO \"rec_%s\"(%s) VALUES(%s)", t->name, ins.data, qs.data);
+	y->version = kn_xasprintf("SELECT \"version\" FROM \"rec_%s\" WHERE \"id\"=?", t->name);
+	y->count = kn_xasprintf("SELECT count(*) FROM \"rec_%s\"", t->name);
+	kn_buf_release(&cols);
+	kn_buf_release(&ins);
+	kn_buf_release(&qs);
+	*out = y;
+	return 0;
+}
+
+/* The cached SQL of type t (built on first use). The kn_type must stay
+ * alive while the store uses it (the schema lives as long as the process). */
+static int type_get(sq_store *s, const kn_type *t, sq_type **out, kn_error *err)
+{
+	sq_type *y = NULL;
+	pthread_mutex_lock(&s->lock);
+	for (y = s->types; y; y = y->next)
+		if (type_match(y, t))
+			break;
+	pthread_mutex_unlock(&s->lock);
+	if (y) {
+		*out = y;
+		return 0;
+	}
+	sq_type *n = NULL;
+	int r = type_build(t, &n, err);
+	if (r)
+		return r;
+	pthread_mutex_lock(&s->lock);
+	for (y = s->types; y; y = y->next)
+		if (type_match(y, t))
+			break;
+	if (!y) {
+		n->next = s->types;
+		s->types = y = n;
+		n = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (n)
+		type_free(n);
+	*out = y;
+	return 0;
+}
+
+/* ---- values ---------------------------------------------------------------- */
+
+/* Bind a JSON scalar. Strings are bound SQLITE_STATIC: v must outlive the
+ * statement's use (always true here: statements are reset before return). */
+static int bind_json(sqlite3_stmt *st, int i, const json_t *v)
+{
+	switch (v ? json_typeof(v) : JSON_NULL) {
+	case JSON_NULL:
+		return sqlite3_bind_null(st, i);
+	case JSON_STRING:
+		return sqlite3_bind_text(st, i, json_string_value(v), (int)json_string_length(v),
+					 SQLITE_STATIC);
+	case JSON_INTEGER:
+		return sqlite3_bind_int64(st, i, json_integer_value(v));
+	case JSON_TRUE:
+		return sqlite3_bind_int(st, i, 1);
+	case JSON_FALSE:
+		return sqlite3_bind_int(st, i, 0);
+	case JSON_REAL:
+		return sqlite3_bind_double(st, i, json_real_value(v));
+	default:
+		return SQLITE_MISMATCH;
+	}
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* Does v fit column col? (The engine has normalised values; this guards
+ * against a value of the wrong JSON type silently changing meaning.) */
+static int val_check(const sq_type *y, const sq_col *col, const json_t *v, kn_error *err)
+{
+	if (!v || json_is_null(v)) {
+		if (col->notnull)
+			return kn_fail(err, KN_EINVAL, col->name, "%s: %s is missing", y->name,
+				       col->name);
+		return 0;
+	}
+	bool ok = col->kind == 'i' ? json_is_integer(v)
+		  : col->kind == 'b' ? json_is_boolean(v)
+				     : json_is_string(v);
+	if (!ok)
+		return kn_fail(err, KN_EINVAL, col->name, "%s: %s has the wrong JSON type", y->name,
+			       col->name);
+	return 0;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const char *p = (const char *)sqlite3_column_text(st, i);
+	return p ? p : "";
+}
+
+static json_t *col_json_text(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return json_null();
+	const char *p = col_text(st, i);
+	return json_stringn(p, (size_t)sqlite3_column_bytes(st, i));
+}
+
+static void cpy(char *dst, size_t n, const char *src)
+{
+	snprintf(dst, n, "%s", src ? src : "");
+}
+
+/* The current row of a SELECT <y->select columns> as a record object, or
+ * NULL when a text column is not valid UTF-8 (a damaged database). */
+static json_t *row_record(const sq_type *y, sqlite3_stmt *st)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; i < y->ncols; i++) {
+		const sq_col *c = &y->cols[i];
+		int ci = (int)i;
+		json_t *v;
+		if (sqlite3_column_type(st, ci) == SQLITE_NULL)
+			v = json_null();
+		else if (c->kind == 'i')
+			v = json_integer(sqlite3_column_int64(st, ci));
+		else if (c->kind == 'b')
+			v = json_boolean(sqlite3_column_int64(st, ci) != 0);
+		else
+			v = col_json_text(st, ci);
+		if (!v) {
+			json_decref(o);
+			return NULL;
+		}
+		json_object_set_new_nocheck(o, c->name, v);
+	}
+	json_object_set_new_nocheck(o, "type", json_string(y->name));
+	return o;
+}
+
+static int bad_row(const sq_type *y, sqlite3_stmt *st, kn_error *err)
+{
+	return kn_fail(err, KN_ESTORE, "", "%s id %lld: stored text is not valid UTF-8", y->name,
+		       (long long)sqlite3_column_int64(st, 0));
+}
+
+/* ---- migrate --------------------------------------------------------------- */
+
+static const char fixed_ddl[] =
+	"CREATE TABLE IF NOT EXISTS counters(type TEXT PRIMARY KEY, next INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS comments(id INTEGER PRIMARY KEY, type TEXT NOT NULL,"
+	" rec_id INTEGER NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,"
+	" author TEXT NOT NULL, created_at TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS comments_rec ON comments(type, rec_id, id);"
+	"CREATE TABLE IF NOT EXISTS relations(id INTEGER PRIMARY KEY, from_type TEXT NOT NULL,"
+	" from_id INTEGER NOT NULL, kind TEXT NOT NULL, to_type TEXT NOT NULL,"
+	" to_id INTEGER NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL,"
+	" UNIQUE(from_type, from_id, kind, to_type, to_id));"
+	"CREATE INDEX IF NOT EXISTS relations_to ON relations(to_type, to_id);"
+	"CREATE TABLE IF NOT EXISTS journal(seq INTEGER PRIMARY KEY, at TEXT NOT NULL,"
+	" actor TEXT NOT NULL, type TEXT NOT NULL, rec_id INTEGER NOT NULL,"
+	" action TEXT NOT NULL, changes TEXT NOT NULL, reason TEXT, digest TEXT NOT NULL,"
+	" prev TEXT NOT NULL, hash TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS journal_rec ON journal(type, rec_id, seq);"
+	"CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal"
+	" BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"
+	"CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal"
+	" BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"
+	"CREATE TABLE IF NOT EXISTS users(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	" role TEXT NOT NULL, org TEXT, pwhash TEXT, failures INTEGER NOT NULL DEFAULT 0,"
+	" locked_until INTEGER NOT NULL DEFAULT 0, disabled INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE IF NOT EXISTS tokens(id INTEGER PRIMARY KEY,"
+	" user_id INTEGER NOT NULL REFERENCES users(id), hash TEXT NOT NULL UNIQUE,"
+	" label TEXT, created_at TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS tokens_user ON tokens(user_id);"
+	"CREATE TABLE IF NOT EXISTS sessions(hash TEXT PRIMARY KEY,"
+	" user_id INTEGER NOT NULL REFERENCES users(id), csrf TEXT NOT NULL,"
+	" expires INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);"
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+
+static const char *col_decl(const sq_col *c)
+{
+	return c->kind == 't' ? "TEXT" : "INTEGER";
+}
+
+/* Create rec_<type> or add the columns it lacks; create missing indexes. */
+static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err)
+{
+	sq_type *y = NULL;
+	int r = type_get(s, t, &y, err);
+	if (r)
+		return r;
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	kn_buf_addf(&b,
+		    "CREATE TABLE IF NOT EXISTS \"rec_%s\"(\"id\" INTEGER PRIMARY KEY AUTOINCREMENT,"
+		    "\"number\" TEXT NOT NULL UNIQUE,\"version\" INTEGER NOT NULL,"
+		    "\"state\" TEXT NOT NULL,\"created_at\" TEXT NOT NULL,"
+		    "\"updated_at\" TEXT NOT NULL,\"created_by\" TEXT NOT NULL,"
+		    "\"updated_by\" TEXT NOT NULL",
+		    y->name);
+	for (size_t i = NSYS; i < y->ncols; i++)
+		kn_buf_addf(&b, ",\"%s\" %s", y->cols[i].name, col_decl(&y->cols[i]));
+	kn_buf_adds(&b, ")");
+	r = exec_ddl(c, b.data, err);
+
+	/* Forward migration: columns declared since the table was made. */
+	bool *have = kn_xcalloc(y->ncols, sizeof *have);
+	if (!r) {
+		sq_stmt *ps = NULL;
+		char *tn = kn_xasprintf("rec_%s", y->name);
+		r = stmt_gets(c, "SELECT name FROM pragma_table_info(?)", &ps, err);
+		if (!r) {
+			int rc;
+			bind_text(ps->st, 1, tn);
+			while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
+				int i = col_find(y, col_text(ps->st, 0));
+				if (i >= 0)
+					have[i] = true;
+			}
+			if (rc != SQLITE_DONE)
+				r = sq_fail(c, rc, err, "migrate");
+			stmt_put(ps);
+		}
+		free(tn);
+	}
+	for (size_t i = NSYS; !r && i < y->ncols; i++) {
+		if (have[i])
+			continue;
+		b.len = 0;
+		kn_buf_addf(&b, "ALTER TABLE \"rec_%s\" ADD COLUMN \"%s\" %s", y->name,
+			    y->cols[i].name, col_decl(&y->cols[i]));
+		r = exec_ddl(c, b.data, err);
+	}
+	free(have);
+
+	if (!r && t->key_field) {
+		b.len = 0;
+		kn_buf_addf(&b, "CREATE UNIQUE INDEX IF NOT EXISTS \"ux_%s__%s\" ON \"rec_%s\"(\"%s\")",
+			    y->name, t->key_field->name, y->name, t->key_field->name);
+		r = exec_ddl(c, b.data, err);
+		if (r == KN_ECONFLICT)
+			r = kn_fail(err, KN_ECONFLICT, t->key_field->name,
+				    "%s: cannot make %s a key: duplicate values exist", y->name,
+				    t->key_field->name);
+	}
+	for (size_t i = 0; !r && i < t->nindexes; i++) {
+		char **ix = t->indexes[i];
+		if (!ix || !ix[0])
+			continue;
+		kn_buf name, list;
+		kn_buf_init(&name, 0);
+		kn_buf_init(&list, 0);
+		kn_buf_addf(&name, "ix_%s", y->name);
+		for (size_t j = 0; ix[j]; j++) {
+			if (col_find(y, ix[j]) < 0) {
+				r = kn_fail(err, KN_EINVAL, "", "%s: index on unknown attribute \"%s\"",
+					    y->name, ix[j]);
+				break;
+			}
+			kn_buf_addf(&name, "__%s", ix[j]);
+			kn_buf_addf(&list, "%s\"%s\"", j ? "," : "", ix[j]);
+		}
+		if (!r) {
+			b.len = 0;
+			kn_buf_addf(&b, "CREATE INDEX IF NOT EXISTS \"%s\" ON \"rec_%s\"(%s)",
+				    name.data, y->name, list.data);
+			r = exec_ddl(c, b.data, err);
+		}
+		kn_buf_release(&name);
+		kn_buf_release(&list);
+	}
+	kn_buf_release(&b);
+	return r;
+}
+
+/* Create missing tables, columns and indexes; never drops anything.
+ * Runs in its own write transaction unless the caller has one open. */
+static int sq_migrate(kn_store *st, const kn_schema *sch, kn_error *err)
+{
+	sq_store *s = S(st);
+	sq_conn *c = NULL;
+	int r = conn_get(s, &c, err);
+	if (r)
+		return r;
+	bool own = !c->in_tx;
+	if (c->in_tx && !c->write)
+		return kn_fail(err, KN_EINTERNAL, "", "migrate inside a read transaction");
+	if (own && (r = sq_begin(st, true, err)) != 0)
+		return r;
+	r = exec_ddl(c, fixed_ddl, err);
+	for (size_t i = 0; !r && i < sch->ntypes; i++)
+		r = migrate_type(s, c, &sch->types[i], err);
+	if (own) {
+		if (r)
+			sq_rollback(st);
+		else
+			r = sq_commit(st, err);
+	}
+	return r;
+}
+
+/* ---- records --------------------------------------------------------------- */
+
+/* Common prologue of the record operations: connection and type SQL. */
+static int rec_prep(kn_store *st, const kn_type *t, sq_conn **c, sq_type **y, kn_error *err)
+{
+	int r = conn_get(S(st), c, err);
+	return r ? r : type_get(S(st), t, y, err);
+}
+
+static int sq_rec_next_number(kn_store *st, const kn_type *t, int64_t *n, kn_error *err)
+{
+	sq_store *s = S(st);
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	bool held;
+	int r = conn_get(s, &c, err);
+	if (r || (r = wr_enter(s, c, &held, err)) != 0)
+		return r;
+	r = stmt_gets(c,
+		      "INSERT INTO counters(type, next) VALUES(?, 2) ON CONFLICT(type)"
+		      " DO UPDATE SET next = next + 1 RETURNING next - 1",
+		      &ps, err);
+	if (!r) {
+		bind_text(ps->st, 1, t->name);
+		int rc = sqlite3_step(ps->st);
+		if (rc == SQLITE_ROW) {
+			*n = sqlite3_column_int64(ps->st, 0);
+			while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW)
+				;
+		}
+		if (rc != SQLITE_DONE)
+			r = sq_fail(c, rc, err, "next number");
+		stmt_put(ps);
+	}
+	wr_leave(s, held);
+	return r;
+}
+
+/* Insert rec: every column but id from the member of the same name (absent
+ * = NULL). A unique violation names the attribute (err->field) and value. */
+static int sq_rec_insert(kn_store *st, const kn_type *t, const json_t *rec, int64_t *id,
+			 kn_error *err)
+{
+	sq_store *s = S(st);
+	sq_conn *c = NULL;
+	sq_type *y = NULL;
+	sq_stmt *ps = NULL;
+	bool held;
+	int r = rec_prep(st, t, &c, &y, err);
+	if (r)
+		return r;
+	if (!json_is_object(rec))
+		return kn_fail(err, KN_EINVAL, "", "%s: record is not an object", y->name);
+	for (size_t i = 1; i < y->ncols; i++)
+		if ((r = val_check(y, &y->cols[i], json_object_get(rec, y->cols[i].name), err)))
+			return r;
+	if ((r = wr_enter(s, c, &held, err)) != 0)
+		return r;
+	if ((r = stmt_gets(c, y->insert, &ps, err)) != 0) {
+		wr_leave(s, held);
+		return r;
+	}
+	for (size_t i = 1; i < y->ncols; i++)
+		bind_json(ps->st, (int)i, json_object_get(rec, y->cols[i].name));
+	int rc = sqlite3_step(ps->st);
+	if (rc == SQLITE_DONE) {
+		*id = sqlite3_last_insert_rowid(c->db);
+	} else if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+		/* "UNIQUE constraint failed: rec_incident.number" */
+		const char *msg = sqlite3_errmsg(c->db), *dot = strrchr(msg, '.');
+		char col[64];
+		cpy(col, sizeof col, dot ? dot + 1 : "key");
+		const json_t *v = json_object_get(rec, col);
+		if (json_is_string(v))
+			r = kn_fail(err, KN_ECONFLICT, col, "a %s with %s \"%s\" already exists",
+				    y->name, col, json_string_value(v));
+		else
+			r = kn_fail(err, KN_ECONFLICT, col, "a %s with this %s already exists",
+				    y->name, col);
+	} else {
+		r = sq_fail(c, rc, err, "insert");
+	}
+	stmt_put(ps);
+	wr_leave(s, held);
+	return r;
+}
+
+/* Version of row id into *v; KN_ENOTFOUND when there is no such row. */
+static int rec_version(sq_conn *c, const sq_type *y, int64_t id, int64_t *v, kn_error *err)
+{
+	sq_stmt *ps = NULL;
+	int r = stmt_gets(c, y->version, &ps, err);
+	if (r)
+		return r;
+	sqlite3_bind_int64(ps->st, 1, id);
+	int rc = sqlite3_step(ps->st);
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int64(ps->st, 0);
+	else if (rc == SQLITE_DONE)
+		r = kn_fail(err, KN_ENOTFOUND, "", "%s %lld not found", y->name, (long long)id);
+	else
+		r = sq_fail(c, rc, err, "update");
+	stmt_put(ps);
+	return r;
+}
+
+/* UPDATE ... SET <the members of set, in column order> WHERE id AND version.
+ * No row changed: KN_ENOTFOUND when id does not exist, else KN_ECONFLICT
+ * (stale version); nothing is written then. Every member of set must be a
+ * column other than id. */
+static int sq_rec_update(kn_store *st, const kn_type *t, int64_t id, int64_t version,
+			 const json_t *set, kn_error *err)
+{
+	sq_store *s = S(st);
+	sq_conn *c = NULL;
+	sq_type *y = NULL;
+	sq_stmt *ps = NULL;
+	bool held;
+	int r = rec_prep(st, t, &c, &y, err);
+	if (r)
+		return r;
+	if (!json_is_object(set))
+		return kn_fail(err, KN_EINVAL, "", "%s: update is not an object", y->name);
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	kn_buf_addf(&b, "UPDATE \"rec_%s\" SET ", y->name);
+	size_t nset = 0;
+	for (size_t i = 1; i < y->ncols; i++) {
+		const json_t *v = json_object_get(set, y->cols[i].name);
+		if (!v)
+			continue;
+		if ((r = val_check(y, &y->cols[i], v, err)) != 0) {
+			kn_buf_release(&b);
+			return r;
+		}
+		kn_buf_addf(&b, "%s\"%s\"=?", nset ? "," : "", y->cols[i].name);
+		nset++;
+	}
+	if (nset != json_object_size(set)) {
+		for (void *it = json_object_iter((json_t *)set); it;
+		     it = json_object_iter_next((json_t *)set, it)) {
+			const char *k = json_object_iter_key(it);
+			if (col_find(y, k) <= 0) {
+				r = kn_fail(err, KN_EINVAL, k, "%s: cannot set \"%s\"", y->name, k);
+				break;
+			}
+		}
+		kn_buf_release(&b);
+		return r ? r : kn_fail(err, KN_EINTERNAL, "", "%s: update members", y->name);
+	}
+	kn_buf_adds(&b, " WHERE \"id\"=? AND \"version\"=?");
+	if ((r = wr_enter(s, c, &held, err)) != 0) {
+		kn_buf_release(&b);
+		return r;
+	}
+	int changed = 0;
+	if (nset) {
+		r = stmt_get(c, b.data, b.len, &ps, err);
+		if (!r) {
+			int k = 1;
+			for (size_t i = 1; i < y->ncols; i++) {
+				const json_t *v = json_object_get(set, y->cols[i].name);
+				if (v)
+					bind_json(ps->st, k++, v);
+			}
+			sqlite3_bind_int64(ps->st, k++, id);
+			sqlite3_bind_int64(ps->st, k, version);
+			int rc = sqlite3_step(ps->st);
+			if (rc == SQLITE_DONE)
+				changed = sqlite3_changes(c->db);
+			else if (rc == SQLITE_CONSTRAINT_UNIQUE)
+				r = kn_fail(err, KN_ECONFLICT, "", "%s: %s", y->name,
+					    sqlite3_errmsg(c->db));
+			else
+				r = sq_fail(c, rc, err, "update");
+			stmt_put(ps);
+		}
+	}
+	if (!r && !changed) {
+		int64_t cur = 0;
+		r = rec_version(c, y, id, &cur, err);
+		if (!r && cur != version)
+			r = kn_fail(err, KN_ECONFLICT, "version",
+				    "%s %lld was changed meanwhile (version %lld, not %lld)", y->name,
+				    (long long)id, (long long)cur, (long long)version);
+	}
+	wr_leave(s, held);
+	kn_buf_release(&b);
+	return r;
+}
+
+/* Run a single-row SELECT of y's columns with one bound parameter. */
+static int rec_fetch(sq_conn *c, const sq_type *y, const char *sql, const json_t *param,
+		     const char *what, json_t **out, kn_error *err)
+{
+	sq_stmt *ps = NULL;
+	int r = stmt_gets(c, sql, &ps, err);
+	if (r)
+		return r;
+	bind_json(ps->st, 1, param);
+	int rc = sqlite3_step(ps->st);
+	if (rc == SQLITE_ROW) {
+		*out = row_record(y, ps->st);
+		if (!*out)
+			r = bad_row(y, ps->st, err);
+	} else if (rc == SQLITE_DONE) {
+		r = kn_fail(err, KN_ENOTFOUND, "", "%s %s not found", y->name, what);
+	} else {
+		r = sq_fail(c, rc, err, "get");
+	}
+	stmt_put(ps);
+	return r;
+}
+
+static int sq_rec_get(kn_store *st, const kn_type *t, int64_t id, const char *number,
+		      json_t **out, kn_error *err)
+{
+	sq_conn *c = NULL;
+	sq_type *y = NULL;
+	int r = rec_prep(st, t, &c, &y, err);
+	if (r)
+		return r;
+	json_t *p;
+	char what[32];
+	if (number) {
+		p = json_string(number);
+		if (!p)
+			return kn_fail(err, KN_EINVAL, "", "%s: bad number", y->name);
+	} else {
+		p = json_integer(id);
+		snprintf(what, sizeof what, "%lld", (long long)id);
+	}
+	r = rec_fetch(c, y, number ? y->get_number : y->get_id, p, number ? number : what, out,
+		      err);
+	json_decref(p);
+	return r;
+}
+
+static int sq_rec_get_key(kn_store *st, const kn_type *t, const char *key, json_t **out,
+			  kn_error *err)
+{
+	sq_conn *c = NULL;
+	sq_type *y = NULL;
+	int r = rec_prep(st, t, &c, &y, err);
+	if (r)
+		return r;
+	json_t *p = json_string(key ? key : "");
+	if (!p)
+		return kn_fail(err, KN_EINVAL, "", "%s: bad key", y->name);
+	r = rec_fetch(c, y, y->get_key, p, key, out, err);
+	json_decref(p);
+	return r;
+}
+
+/* ---- list queries ------------------------------------------------------------ */
+
+/* Parameters collected while the SQL text is built (borrowed values). */
+typedef struct sq_binds {
+	const json_t **v;
+	size_t n, cap;
+} sq_binds;
+
+static void binds_add(sq_binds *bs, const json_t *v)
+{
+	if (bs->n == bs->cap) {
+		bs->cap = bs->cap ? bs->cap * 2 : 16;
+		bs->v = kn_xrealloc(bs->v, bs->cap * sizeof *bs->v);
+	}
+	bs->v[bs->n++] = v;
+}
+
+/* Append one condition to b (the caller adds the AND between them). */
+static int cond_sql(const sq_type *y, const kn_cond *cd, kn_buf *b, sq_binds *bs,
+		    kn_error *err)
+{
+	int ci = cd->attr ? col_find(y, cd->attr) : -1;
+	if (ci < 0)
+		return kn_fail(err, KN_EINVAL, cd->attr ? cd->attr : "",
+			       "%s: cannot filter on \"%s\"", y->name, cd->attr ? cd->attr : "");
+	const char *col = y->cols[ci].name;
+	const json_t *vals = cd->values;
+	size_t nv = json_is_array(vals) ? json_array_size(vals) : 0;
+	const json_t *v0 = nv ? json_array_get(vals, 0) : NULL;
+	bool v0null = !v0 || json_is_null(v0);
+	switch (cd->op) {
+	case KN_OP_NULL:
+		kn_buf_addf(b, "\"%s\" IS NULL", col);
+		return 0;
+	case KN_OP_NOTNULL:
+		kn_buf_addf(b, "\"%s\" IS NOT NULL", col);
+		return 0;
+	case KN_OP_EQ:
+		if (nv > 1)
+			break; /* several values: as IN */
+		if (v0null) {
+			kn_buf_addf(b, "\"%s\" IS NULL", col);
+		} else {
+			kn_buf_addf(b, "\"%s\"=?", col);
+			binds_add(bs, v0);
+		}
+		return 0;
+	case KN_OP_NE:
+		if (v0null) {
+			kn_buf_addf(b, "\"%s\" IS NOT NULL", col);
+		} else {
+			kn_buf_addf(b, "(\"%s\"<>? OR \"%s\" IS NULL)", col, col);
+			binds_add(bs, v0);
+		}
+		return 0;
+	case KN_OP_LT:
+	case KN_OP_LTE:
+	case KN_OP_GT:
+	case KN_OP_GTE: {
+		static const char *const cmp[] = {"<", "<=", ">", ">="};
+		kn_buf_addf(b, "\"%s\"%s?", col, cmp[cd->op - KN_OP_LT]);
+		binds_add(bs, v0); /* NULL compares false: no row */
+		return 0;
+	}
+	case KN_OP_CONTAINS:
+		kn_buf_addf(b, "instr(lower(\"%s\"),lower(?))>0", col);
+		binds_add(bs, v0);
+		return 0;
+	case KN_OP_IN:
+	case KN_OP_NIN:
+		break;
+	default:
+		return kn_fail(err, KN_EINVAL, col, "%s: unknown operator", y->name);
+	}
+	/* IN / NIN / EQ with several values. A null among the values means
+	 * "or empty" for IN; NIN matches empty values unless null is listed. */
+	bool in = cd->op != KN_OP_NIN, hasnull = false;
+	size_t nn = 0;
+	for (size_t i = 0; i < nv; i++) {
+		if (json_is_null(json_array_get(vals, i)))
+			hasnull = true;
+		else
+			nn++;
+	}
+	if (!nn) {
+		if (hasnull)
+			kn_buf_addf(b, "\"%s\" IS %sNULL", col, in ? "" : "NOT ");
+		else
+			kn_buf_adds(b, in ? "0" : "1"); /* in nothing / not in nothing */
+		return 0;
+	}
+	bool ornull = in ? hasnull : !hasnull;
+	kn_buf_addf(b, "%s\"%s\" %sIN (", ornull ? "(" : "", col, in ? "" : "NOT ");
+	size_t k = 0;
+	for (size_t i = 0; i < nv; i++) {
+		const json_t *v = json_array_get(vals, i);
+		if (json_is_null(v))
+			continue;
+		kn_buf_adds(b, k++ ? ",?" : "?");
+		binds_add(bs, v);
+	}
+	kn_buf_adds(b, ")");
+	if (ornull)
+		kn_buf_addf(b, " OR \"%s\" IS NULL)", col);
+	return 0;
+}
+
+/* "Strictly after v in this sort" for one column. NULL is greater than
+ * every value: last ascending, first descending. Returns false when no row
+ * can be after v (ascending after NULL). */
+static bool after_sql(const sq_col *col, bool desc, const json_t *v, kn_buf *b, sq_binds *bs)
+{
+	bool vnull = !v || json_is_null(v);
+	if (!desc) {
+		if (vnull)
+			return false;
+		if (col->notnull)
+			kn_buf_addf(b, "\"%s\">?", col->name);
+		else
+			kn_buf_addf(b, "(\"%s\">? OR \"%s\" IS NULL)", col->name, col->name);
+		binds_add(bs, v);
+	} else if (vnull) {
+		kn_buf_addf(b, "\"%s\" IS NOT NULL", col->name);
+	} else {
+		kn_buf_addf(b, "\"%s\"<?", col->name);
+		binds_add(bs, v);
+	}
+	return true;
+}
+
+/* Keyset predicate: OR over i of (sort_0..i-1 equal AND sort_i after). */
+static void keyset_sql(const sq_type *y, const kn_query *q, const int *sc, kn_buf *b,
+		       sq_binds *bs)
+{
+	/* A leading bound on the first sort lets an index on it do a range
+	 * scan; it is implied by the disjunction below. */
+	const sq_col *c0 = &y->cols[sc[0]];
+	const json_t *a0 = json_array_get(q->after, 0);
+	if (!json_is_null(a0) && (q->sorts[0].desc || c0->notnull)) {
+		kn_buf_addf(b, "\"%s\"%s? AND ", c0->name, q->sorts[0].desc ? "<=" : ">=");
+		binds_add(bs, a0);
+	}
+	kn_buf_adds(b, "(");
+	size_t nterms = 0;
+	for (size_t i = 0; i < q->nsorts; i++) {
+		size_t mark = b->len, mbind = bs->n;
+		kn_buf_adds(b, nterms ? " OR (" : "(");
+		for (size_t j = 0; j < i; j++) {
+			const json_t *v = json_array_get(q->after, j);
+			const char *cn = y->cols[sc[j]].name;
+			if (json_is_null(v)) {
+				kn_buf_addf(b, "\"%s\" IS NULL AND ", cn);
+			} else {
+				kn_buf_addf(b, "\"%s\"=? AND ", cn);
+				binds_add(bs, v);
+			}
+		}
+		if (!after_sql(&y->cols[sc[i]], q->sorts[i].desc, json_array_get(q->after, i), b,
+			       bs)) {
+			b->len = mark; /* this term matches nothing: drop it */
+			b->data[mark] = 0;
+			bs->n = mbind;
+			continue;
+		}
+		kn_buf_adds(b, ")");
+		nterms++;
+	}
+	kn_buf_adds(b, nterms ? ")" : "0)");
+}
+
+/* One page: conditions, ORDER BY the sorts (NULLS LAST ascending, NULLS
+ * FIRST descending on nullable columns), keyset from q->after, LIMIT. */
+static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t **items,
+		       int64_t *total, kn_error *err)
+{
+	sq_conn *c = NULL;
+	sq_type *y = NULL;
+	int r = rec_prep(st, t, &c, &y, err);
+	if (r)
+		return r;
+	*items = NULL;
+	if (total)
+		*total = -1;
+	int scs[16], *sc = scs;
+	if (q->nsorts > sizeof scs / sizeof scs[0])
+		sc = kn_xmalloc(q->nsorts * sizeof *sc);
+	for (size_t i = 0; i < q->nsorts; i++) {
+		sc[i] = q->sorts[i].attr ? col_find(y, q->sorts[i].attr) : -1;
+		if (sc[i] < 0) {
+			r = kn_fail(err, KN_EINVAL, q->sorts[i].attr ? q->sorts[i].attr : "",
+				    "%s: cannot sort on \"%s\"", y->name,
+				    q->sorts[i].attr ? q->sorts[i].attr : "");
+			goto out_sc;
+		}
+	}
+	if (q->after && (!json_is_array(q->after) || json_array_size(q->after) != q->nsorts ||
+			 !q->nsorts)) {
+		r = kn_fail(err, KN_EINVAL, "cursor", "%s: the cursor does not match the sort",
+			    y->name);
+		goto out_sc;
+	}
+
+	kn_buf w, b;
+	sq_binds bs = {0};
+	kn_buf_init(&w, 0);
+	kn_buf_init(&b, 0);
+	for (size_t i = 0; i < q->nconds && !r; i++) {
+		kn_buf_adds(&w, i ? " AND " : " WHERE ");
+		r = cond_sql(y, &q->conds[i], &w, &bs, err);
+	}
+	size_t ncondbinds = bs.n;
+	if (r)
+		goto out;
+	kn_buf_adds(&b, y->select);
+	kn_buf_add(&b, w.data, w.len);
+	if (q->after) {
+		kn_buf_adds(&b, q->nconds ? " AND " : " WHERE ");
+		keyset_sql(y, q, sc, &b, &bs);
+	}
+	kn_buf_adds(&b, " ORDER BY ");
+	for (size_t i = 0; i < q->nsorts; i++) {
+		const sq_col *col = &y->cols[sc[i]];
+		bool desc = q->sorts[i].desc;
+		kn_buf_addf(&b, "%s\"%s\" %s%s", i ? "," : "", col->name, desc ? "DESC" : "ASC",
+			    col->notnull ? "" : desc ? " NULLS FIRST" : " NULLS LAST");
+	}
+	if (!q->nsorts)
+		kn_buf_adds(&b, "\"id\"");
+	kn_buf_adds(&b, " LIMIT ?");
+
+	sq_stmt *ps = NULL;
+	r = stmt_get(c, b.data, b.len, &ps, err);
+	if (r)
+		goto out;
+	size_t k;
+	for (k = 0; k < bs.n; k++)
+		bind_json(ps->st, (int)k + 1, bs.v[k]);
+	sqlite3_bind_int(ps->st, (int)k + 1, q->limit > 0 ? q->limit : -1);
+	json_t *arr = json_array();
+	int rc;
+	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
+		json_t *rec = row_record(y, ps->st);
+		if (!rec) {
+			r = bad_row(y, ps->st, err);
+			break;
+		}
+		json_array_append_new(arr, rec);
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = sq_fail(c, rc, err, "list");
+	stmt_put(ps);
+
+	if (!r && q->want_total && total) {
+		b.len = 0;
+		kn_buf_adds(&b, y->count);
+		kn_buf_add(&b, w.data, w.len);
+		r = stmt_get(c, b.data, b.len, &ps, err);
+		if (!r) {
+			for (k = 0; k < ncondbinds; k++)
+				bind_json(ps->st, (int)k + 1, bs.v[k]);
+			rc = sqlite3_step(ps->st);
+			if (rc == SQLITE_ROW)
+				*total = sqlite3_column_int64(ps->st, 0);
+			else
+				r = sq_fail(c, rc, err, "count");
+			stmt_put(ps);
+		}
+	}
+	if (r)
+		json_decref(arr);
+	else
+		*items = arr;
+out:
+	free(bs.v);
+	kn_buf_release(&w);
+	kn_buf_release(&b);
+out_sc:
+	if (sc != scs)
+		free(sc);
+	return r;
+}
+
+/* Every record in id order. cb borrows rec (json_incref to keep it); it may
+ * call the store again on the same thread. */
+static int sq_rec_scan(kn_store *st, const kn_type *t, int (*cb)(void *ctx, json_t *rec),
+		       void *ctx, kn_error *err)
+{
+	sq_conn *c = NULL;
+	sq_type *y = NULL;
+	sq_stmt *ps = NULL;
+	int r = rec_prep(st, t, &c, &y, err);
+	if (r || (r = stmt_gets(c, y->scan, &ps, err)) != 0)
+		return r;
+	int rc;
+	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
+		json_t *rec = row_record(y, ps->st);
+		if (!rec) {
+			r = bad_row(y, ps->st, err);
+			break;
+		}
+		r = cb(ctx, rec);
+		json_decref(rec);
+		if (r)
+			break;
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = sq_fail(c, rc, err, "scan");
+	stmt_put(ps);
+	return r;
+}
+
+/* ---- comments and relations -------------------------------------------------- */
+
+static int need_str(const json_t *o, const char *k, const char **out, kn_error *err)
+{
+	const json_t *v = json_object_get(o, k);
+	if (!json_is_string(v))
+		return kn_fail(err, KN_EINVAL, k, "%s is missing", k);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int need_int(const json_t *o, const char *k, json_int_t *out, kn_error *err)
+{
+	const json_t *v = json_object_get(o, k);
+	if (!json_is_integer(v))
+		return kn_fail(err, KN_EINVAL, k, "%s is missing", k);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* Run an INSERT/UPDATE/DELETE whose parameters are the string and integer
+ * members of o named by spec ("s:name" or "i:name"), as a write. *id gets
+ * the new rowid, *changes the rows changed (either may be NULL). */
+static int write_obj(kn_store *st, const char *sql, const json_t *o, const char *const *spec,
+		     const char *what, int64_t *id, int *changes, kn_error *err)
+{
+	sq_store *s = S(st);
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	bool held;
+	int r = conn_get(s, &c, err);
+	if (r)
+		return r;
+	if (!json_is_object(o))
+		return kn_fail(err, KN_EINVAL, "", "%s: not an object", what);
+	for (size_t i = 0; spec[i]; i++) {
+		const char *sv;
+		json_int_t iv;
+		r = spec[i][0] == 's' ? need_str(o, spec[i] + 2, &sv, err)
+				      : need_int(o, spec[i] + 2, &iv, err);
+		if (r)
+			return r;
+	}
+	if ((r = wr_enter(s, c, &held, err)) != 0)
+		return r;
+	if ((r = stmt_gets(c, sql, &ps, err)) == 0) {
+		for (size_t i = 0; spec[i]; i++)
+			bind_json(ps->st, (int)i + 1, json_object_get(o, spec[i] + 2));
+		int rc = sqlite3_step(ps->st);
+		if (rc == SQLITE_DONE) {
+			if (id)
+				*id = sqlite3_last_insert_rowid(c->db);
+			if (changes)
+				*changes = sqlite3_changes(c->db);
+		} else {
+			r = sq_fail(c, rc, err, what);
+		}
+		stmt_put(ps);
+	}
+	wr_leave(s, held);
+	return r;
+}
+
+static int sq_comment_insert(kn_store *st, const json_t *cm, int64_t *id, kn_error *err)
+{
+	static const char *const spec[] = {"s:type", "i:rec_id",     "s:kind", "s:body",
+					   "s:author", "s:created_at", NULL};
+	return write_obj(st,
+			 "INSERT INTO comments(type, rec_id, kind, body, author, created_at)"
+			 " VALUES(?,?,?,?,?,?)",
+			 cm, spec, "comment", id, NULL, err);
+}
+
+/* Comments of a record, oldest first; work notes only when asked (any
+ * kind other than "comment" counts as private). */
+static int sq_comment_list(kn_store *st, const char *type, int64_t rec_id, bool work_notes,
+			   json_t **out, kn_error *err)
+{
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	int r = conn_get(S(st), &c, err);
+	if (r)
+		return r;
+	r = stmt_gets(c,
+		      work_notes ? "SELECT id, kind, body, author, created_at FROM comments"
+				   " WHERE type=? AND rec_id=? ORDER BY id"
+				 : "SELECT id, kind, body, author, created_at FROM comments"
+				   " WHERE type=? AND rec_id=? AND kind='comment' ORDER BY id",
+		      &ps, err);
+	if (r)
+		return r;
+	bind_text(ps->st, 1, type);
+	sqlite3_bind_int64(ps->st, 2, rec_id);
+	json_t *arr = json_array();
+	int rc;
+	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
+		json_t *o = json_object();
+		json_object_set_new_nocheck(o, "id", json_integer(sqlite3_column_int64(ps->st, 0)));
+		json_object_set_new_nocheck(o, "kind", col_json_text(ps->st, 1));
+		json_object_set_new_nocheck(o, "body", col_json_text(ps->st, 2));
+		json_object_set_new_nocheck(o, "author", col_json_text(ps->st, 3));
+		json_object_set_new_nocheck(o, "created_at", col_json_text(ps->st, 4));
+		json_array_append_new(arr, o);
+	}
+	if (rc != SQLITE_DONE)
+		r = sq_fail(c, rc, err, "comments");
+	stmt_put(ps);
+	if (r)
+		json_decref(arr);
+	else
+		*out = arr;
+	return r;
+}
+
+static int sq_rel_insert(kn_store *st, const json_t *rel, int64_t *id, kn_error *err)
+{
+	static const char *const spec[] = {"s:from_type",  "i:from_id",	   "s:kind", "s:to_type",
+					   "i:to_id",	   "s:created_by", "s:created_at", NULL};
+	int r = write_obj(st,
+			  "INSERT INTO relations(from_type, from_id, kind, to_type, to_id,"
+			  " created_by, created_at) VALUES(?,?,?,?,?,?,?)",
+			  rel, spec, "relation", id, NULL, err);
+	if (r == KN_ECONFLICT)
+		r = kn_fail(err, KN_ECONFLICT, "", "this relation already exists");
+	return r;
+}
+
+static int sq_rel_delete(kn_store *st, int64_t id, kn_error *err);
+
+static int sq_rel_list(kn_store *st, const char *type, int64_t rec_id, json_t **out,
+		       kn_error *err)
+{
+	static const char *const names[] = {"id",    "from_type",  "from_id",	"kind",
+					    "to_type", "to_id", "created_by", "created_at"};
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	int r = conn_get(S(st), &c, err);
+	if (r)
+		return r;
+	r = stmt_gets(c,
+		      "SELECT id, from_type, from_id, kind, to_type, to_id, created_by, created_at"
+		      " FROM relations WHERE (from_type=?1 AND from_id=?2)"
+		      " OR (to_type=?1 AND to_id=?2) ORDER BY id",
+		      &ps, err);
+	if (r)
+		return r;
+	bind_text(ps->st, 1, type);
+	sqlite3_bind_int64(ps->st, 2, rec_id);
+	json_t *arr = json_array();
+	int rc;
+	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
+		json_t *o = json_object();
+		for (int i = 0; i < 8; i++)
+			json_object_set_new_nocheck(
+				o, names[i],
+				(i == 0 || i == 2 || i == 5)
+					? json_integer(sqlite3_column_int64(ps->st, i))
+					: col_json_text(ps->st, i));
+		json_array_append_new(arr, o);
+	}
+	if (rc != SQLITE_DONE)
+		r = sq_fail(c, rc, err, "relations");
+	stmt_put(ps);
+	if (r)
+		json_decref(arr);
+	else
+		*out = arr;
+	return r;
+}
+
+/* ---- journal ------------------------------------------------------------------- */
+
+static int sq_journal_head(kn_store *st, int64_t *seq, char hash[65], kn_error *err)
+{
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	int r = conn_get(S(st), &c, err);
+	if (r || (r = stmt_gets(c, "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
+				&ps, err)) != 0)
+		return r;
+	int rc = sqlite3_step(ps->st);
+	if (rc == SQLITE_ROW) {
+		*seq = sqlite3_column_int64(ps->st, 0);
+		cpy(hash, 65, col_text(ps->st, 1));
+	} else if (rc == SQLITE_DONE) {
+		*seq = 0;
+		memset(hash, '0', 64);
+		hash[64] = 0;
+	} else {
+		r = sq_fail(c, rc, err, "journal");
+	}
+	stmt_put(ps);
+	return r;
+}
+
+static int sq_journal_insert(kn_store *st, const kn_jentry *e, kn_error *err)
+{
+	sq_store *s = S(st);
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	bool held;
+	int r = conn_get(s, &c, err);
+	if (r)
+		return r;
+	if (!e->changes)
+		return kn_fail(err, KN_EINVAL, "changes", "journal entry without changes");
+	if ((r = wr_enter(s, c, &held, err)) != 0)
+		return r;
+	r = stmt_gets(c,
+		      "INSERT INTO journal(seq, at, actor, type, rec_id, action, changes, reason,"
+		      " digest, prev, hash) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+		      &ps, err);
+	if (!r) {
+		sqlite3_bind_int64(ps->st, 1, e->seq);
+		bind_text(ps->st, 2, e->at);
+		bind_text(ps->st, 3, e->actor);
+		bind_text(ps->st, 4, e->type);
+		sqlite3_bind_int64(ps->st, 5, e->rec_id);
+		bind_text(ps->st, 6, e->action);
+		bind_text(ps->st, 7, e->changes);
+		bind_text(ps->st, 8, e->reason);
+		bind_text(ps->st, 9, e->digest);
+		bind_text(ps->st, 10, e->prev);
+		bind_text(ps->st, 11, e->hash);
+		int rc = sqlite3_step(ps->st);
+		if (rc != SQLITE_DONE)
+			r = sq_fail(c, rc, err, "journal");
+		stmt_put(ps);
+	}
+	wr_leave(s, held);
+	return r;
+}
+
+static int sq_journal_list(kn_store *st, const char *type, int64_t rec_id, json_t **out,
+			   kn_error *err)
+{
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	int r = conn_get(S(st), &c, err);
+	if (r || (r = stmt_gets(c,
+				"SELECT seq, at, actor, action, changes, reason FROM journal"
+				" WHERE type=? AND rec_id=? ORDER BY seq",
+				&ps, err)) != 0)
+		return r;
+	bind_text(ps->st, 1, type);
+	sqlite3_bind_int64(ps->st, 2, rec_id);
+	json_t *arr = json_array();
+	int rc;
+	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
+		json_t *ch = json_loadb((const char *)sqlite3_column_blob(ps->st, 4),
+					(size_t)sqlite3_column_bytes(ps->st, 4),
+					JSON_DECODE_ANY, NULL);
+		if (!ch) {
+			r = kn_fail(err, KN_ESTORE, "", "journal entry %lld: changes are not JSON",
+				    (long long)sqlite3_column_int64(ps->st, 0));
+			break;
+		}
+		json_t *o = json_object();
+		json_object_set_new_nocheck(o, "seq", json_integer(sqlite3_column_int64(ps->st, 0)));
+		json_object_set_new_nocheck(o, "at", col_json_text(ps->st, 1));
+		json_object_set_new_nocheck(o, "actor", col_json_text(ps->st, 2));
+		json_object_set_new_nocheck(o, "action", col_json_text(ps->st, 3));
+		json_object_set_new_nocheck(o, "changes", ch);
+		json_object_set_new_nocheck(o, "reason", col_json_text(ps->st, 5));
+		json_array_append_new(arr, o);
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = sq_fail(c, rc, err, "journal");
+	stmt_put(ps);
+	if (r)
+		json_decref(arr);
+	else
+		*out = arr;
+	return r;
+}
+
+/* Every entry in seq order. e->changes and e->reason point into SQLite's
+ * row buffer: valid during the callback only, and must not be written. */
+static int sq_journal_scan(kn_store *st, int (*cb)(void *ctx, const kn_jentry *e), void *ctx,
+			   kn_error *err)
+{
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	int r = conn_get(S(st), &c, err);
+	if (r || (r = stmt_gets(c,
+				"SELECT seq, at, actor, type, rec_id, action, changes, reason,"
+				" digest, prev, hash FROM journal ORDER BY seq",
+				&ps, err)) != 0)
+		return r;
+	int rc;
+	kn_jentry e;
+	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
+		sqlite3_stmt *q = ps->st;
+		e.seq = sqlite3_column_int64(q, 0);
+		cpy(e.at, sizeof e.at, col_text(q, 1));
+		cpy(e.actor, sizeof e.actor, col_text(q, 2));
+		cpy(e.type, sizeof e.type, col_text(q, 3));
+		e.rec_id = sqlite3_column_int64(q, 4);
+		cpy(e.action, sizeof e.action, col_text(q, 5));
+		e.changes = (char *)col_text(q, 6);
+		e.reason = sqlite3_column_type(q, 7) == SQLITE_NULL ? NULL
+								    : (char *)col_text(q, 7);
+		cpy(e.digest, sizeof e.digest, col_text(q, 8));
+		cpy(e.prev, sizeof e.prev, col_text(q, 9));
+		cpy(e.hash, sizeof e.hash, col_text(q, 10));
+		if ((r = cb(ctx, &e)) != 0)
+			break;
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = sq_fail(c, rc, err, "journal");
+	stmt_put(ps);
+	return r;
+}
+
+/* ---- users, tokens, sessions --------------------------------------------------- */
+
+#define USER_COLS "u.id, u.name, u.role, u.org, u.pwhash, u.failures, u.locked_until, u.disabled"
+
+/* Fill u from the 8 USER_COLS starting at column i0. */
+static void user_row(sqlite3_stmt *q, int i0, kn_user *u)
+{
+	memset(u, 0, sizeof *u);
+	u->id = sqlite3_column_int64(q, i0);
+	cpy(u->name, sizeof u->name, col_text(q, i0 + 1));
+	u->role = kn_role_parse(col_text(q, i0 + 2));
+	cpy(u->org, sizeof u->org, col_text(q, i0 + 3));
+	cpy(u->pwhash, sizeof u->pwhash, col_text(q, i0 + 4));
+	u->failures = sqlite3_column_int(q, i0 + 5);
+	u->locked_until = sqlite3_column_int64(q, i0 + 6);
+	u->disabled = sqlite3_column_int(q, i0 + 7) != 0;
+}
+
+/* A single-row user query with up to two text and one integer parameter;
+ * KN_ENOTFOUND with detail `what` when no row. csrf (may be NULL) receives
+ * column 8. */
+static int user_query(kn_store *st, const char *sql, const char *p1, int64_t i2, bool has_i2,
+		      kn_user *out, char *csrf, const char *what, kn_error *err)
+{
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	int r = conn_get(S(st), &c, err);
+	if (r || (r = stmt_gets(c, sql, &ps, err)) != 0)
+		return r;
+	int k = 1;
+	if (p1)
+		bind_text(ps->st, k++, p1);
+	if (has_i2)
+		sqlite3_bind_int64(ps->st, k, i2);
+	int rc = sqlite3_step(ps->st);
+	if (rc == SQLITE_ROW) {
+		user_row(ps->st, 0, out);
+		if (csrf)
+			cpy(csrf, 64, col_text(ps->st, 8));
+	} else if (rc == SQLITE_DONE) {
+		r = kn_fail(err, KN_ENOTFOUND, "", "%s", what);
+	} else {
+		r = sq_fail(c, rc, err, "user");
+	}
+	stmt_put(ps);
+	return r;
+}
+
+/* Bind parameters from fmt: 's' text (NULL -> NULL), 'z' text with "" and
+ * NULL -> NULL, 'I' int64_t, 'i' int. */
+static void bind_fmt(sqlite3_stmt *q, const char *fmt, va_list ap)
+{
+	for (int k = 1; *fmt; fmt++, k++) {
+		if (*fmt == 's' || *fmt == 'z') {
+			const char *v = va_arg(ap, const char *);
+			bind_text(q, k, *fmt == 'z' && v && !*v ? NULL : v);
+		} else if (*fmt == 'I') {
+			sqlite3_bind_int64(q, k, va_arg(ap, int64_t));
+		} else {
+			sqlite3_bind_int(q, k, va_arg(ap, int));
+		}
+	}
+}
+
+/* Run one write statement with parameters per bind_fmt. *changes and *id
+ * (either may be NULL) get the rows changed and the new rowid. */
+static int write_fmt(kn_store *st, const char *sql, const char *what, int *changes,
+		     int64_t *id, kn_error *err, const char *fmt, ...)
+{
+	sq_store *s = S(st);
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	bool held;
+	int r = conn_get(s, &c, err);
+	if (r || (r = wr_enter(s, c, &held, err)) != 0)
+		return r;
+	if ((r = stmt_gets(c, sql, &ps, err)) == 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		bind_fmt(ps->st, fmt, ap);
+		va_end(ap);
+		int rc = sqlite3_step(ps->st);
+		if (rc == SQLITE_DONE) {
+			if (changes)
+				*changes = sqlite3_changes(c->db);
+			if (id)
+				*id = sqlite3_last_insert_rowid(c->db);
+		} else {
+			r = sq_fail(c, rc, err, what);
+		}
+		stmt_put(ps);
+	}
+	wr_leave(s, held);
+	return r;
+}
+
+static int sq_rel_delete(kn_store *st, int64_t id, kn_error *err)
+{
+	int n = 0;
+	int r = write_fmt(st, "DELETE FROM relations WHERE id=?", "relation", &n, NULL, err, "I",
+			  id);
+	if (!r && !n)
+		r = kn_fail(err, KN_ENOTFOUND, "", "relation %lld not found", (long long)id);
+	return r;
+}
+
+static int sq_user_insert(kn_store *st, kn_user *u, kn_error *err)
+{
+	const char *role = kn_role_name(u->role);
+	if (!role || !*role)
+		return kn_fail(err, KN_EINVAL, "role", "unknown role %d", u->role);
+	if (!u->name[0])
+		return kn_fail(err, KN_EINVAL, "name", "user name is empty");
+	int64_t id = 0;
+	int r = write_fmt(st,
+			  "INSERT INTO users(name, role, org, pwhash, failures, locked_until,"
+			  " disabled) VALUES(?,?,?,?,?,?,?)",
+			  "user", NULL, &id, err, "sszziIi", u->name, role, u->org, u->pwhash,
+			  u->failures, u->locked_until, (int)u->disabled);
+	if (r == KN_ECONFLICT)
+		return kn_fail(err, KN_ECONFLICT, "name", "user %s already exists", u->name);
+	if (!r)
+		u->id = id;
+	return r;
+}
+
+static int sq_user_get(kn_store *st, const char *name, int64_t id, kn_user *out,
+		       kn_error *err)
+{
+	if (name)
+		return user_query(st, "SELECT " USER_COLS " FROM users u WHERE u.name=?", name, 0,
+				  false, out, NULL, "no such user", err);
+	return user_query(st, "SELECT " USER_COLS " FROM users u WHERE u.id=?", NULL, id, true,
+			  out, NULL, "no such user", err);
+}
+
+static int sq_user_set_login(kn_store *st, int64_t uid, int failures, int64_t locked_until,
+			     kn_error *err)
+{
+	int n = 0;
+	int r = write_fmt(st, "UPDATE users SET failures=?, locked_until=? WHERE id=?", "user", &n,
+			  NULL, err, "iII", failures, locked_until, uid);
+	if (!r && !n)
+		r = kn_fail(err, KN_ENOTFOUND, "", "no such user");
+	return r;
+}
+
+static int sq_token_insert(kn_store *st, int64_t uid, const char *hash, const char *label,
+			   const char *created_at, kn_error *err)
+{
+	if (!hash || !created_at)
+		return kn_fail(err, KN_EINVAL, "", "token without hash or date");
+	int r = write_fmt(st,
+			  "INSERT INTO tokens(user_id, hash, label, created_at) VALUES(?,?,?,?)",
+			  "token", NULL, NULL, err, "Iszs", uid, hash, label, created_at);
+	if (r == KN_ENOTFOUND)
+		r = kn_fail(err, KN_ENOTFOUND, "", "no such user");
+	return r;
+}
+
+static int sq_token_lookup(kn_store *st, const char *hash, kn_user *out, kn_error *err)
+{
+	return user_query(st,
+			  "SELECT " USER_COLS " FROM tokens t JOIN users u ON u.id = t.user_id"
+			  " WHERE t.hash=?",
+			  hash ? hash : "", 0, false, out, NULL, "no such token", err);
+}
+
+static int sq_session_insert(kn_store *st, const char *hash, int64_t uid, const char *csrf,
+			     int64_t expires, kn_error *err)
+{
+	if (!hash || !csrf)
+		return kn_fail(err, KN_EINVAL, "", "session without hash or csrf");
+	int r = write_fmt(st, "INSERT INTO sessions(hash, user_id, csrf, expires) VALUES(?,?,?,?)",
+			  "session", NULL, NULL, err, "sIsI", hash, uid, csrf, expires);
+	if (r == KN_ENOTFOUND)
+		r = kn_fail(err, KN_ENOTFOUND, "", "no such user");
+	return r;
+}
+
+static int sq_session_lookup(kn_store *st, const char *hash, int64_t now, kn_user *out,
+			     char csrf[64], kn_error *err)
+{
+	return user_query(st,
+			  "SELECT " USER_COLS ", s.csrf FROM sessions s"
+			  " JOIN users u ON u.id = s.user_id WHERE s.hash=? AND s.expires>?",
+			  hash ? hash : "", now, true, out, csrf, "no such session", err);
+}
+
+/* Deleting a session that does not exist is not an error (logout twice). */
+static int sq_session_delete(kn_store *st, const char *hash, kn_error *err)
+{
+	return write_fmt(st, "DELETE FROM sessions WHERE hash=?", "session", NULL, NULL, err, "s",
+			 hash ? hash : "");
+}
+
+/* ---- meta ---------------------------------------------------------------------- */
+
+static int sq_meta_get(kn_store *st, const char *key, char **val, kn_error *err)
+{
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	*val = NULL;
+	int r = conn_get(S(st), &c, err);
+	if (r || (r = stmt_gets(c, "SELECT value FROM meta WHERE key=?", &ps, err)) != 0)
+		return r;
+	bind_text(ps->st, 1, key);
+	int rc = sqlite3_step(ps->st);
+	if (rc == SQLITE_ROW)
+		*val = kn_xstrdup(col_text(ps->st, 0));
+	else if (rc != SQLITE_DONE)
+		r = sq_fail(c, rc, err, "meta");
+	stmt_put(ps);
+	return r;
+}
+
+static int sq_meta_set(kn_store *st, const char *key, const char *val, kn_error *err)
+{
+	return write_fmt(st,
+			 "INSERT INTO meta(key, value) VALUES(?, ?)"
+			 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+			 "meta", NULL, NULL, err, "ss", key ? key : "", val ? val : "");
+}
+
+const kn_store_ops kn_store_sqlite = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.migrate = sq_migrate,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.rec_next_number = sq_rec_next_number,
+	.rec_insert = sq_rec_insert,
+	.rec_update = sq_rec_update,
+	.rec_get = sq_rec_get,
+	.rec_get_key = sq_rec_get_key,
+	.rec_list = sq_rec_list,
+	.rec_scan = sq_rec_scan,
+	.comment_insert = sq_comment_insert,
+	.comment_list = sq_comment_list,
+	.rel_insert = sq_rel_insert,
+	.rel_delete = sq_rel_delete,
+	.rel_list = sq_rel_list,
+	.journal_head = sq_journal_head,
+	.journal_insert = sq_journal_insert,
+	.journal_list = sq_journal_list,
+	.journal_scan = sq_journal_scan,
+	.user_insert = sq_user_insert,
+	.user_get = sq_user_get,
+	.user_set_login = sq_user_set_login,
+	.token_insert = sq_token_insert,
+	.token_lookup = sq_token_lookup,
+	.session_insert = sq_session_insert,
+	.session_lookup = sq_session_lookup,
+	.session_delete = sq_session_delete,
+	.meta_get = sq_meta_get,
+	.meta_set = sq_meta_set,
+};
