@@ -41,13 +41,18 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <time.h>
 #include <sqlite3.h>
 
 #include "store/store.h"
 
 #define SQ_BUSY_MS 10000
-#define SQ_CACHE_MAX 512 /* statements kept per connection before eviction */
-#define NSYS 8           /* system columns, see syscols */
+/* Statements kept per connection before eviction (a list statement takes
+ * some 17 KB). */
+#define SQ_CACHE_MAX 256
+#define SQ_OPTIMIZE_MS (3600 * 1000) /* PRAGMA optimize at most hourly per connection */
+/* System columns, see syscols. */
+#define NSYS 8
 
 /* ---- structures -------------------------------------------------------- */
 
@@ -69,6 +74,7 @@ typedef struct sq_conn {
 	sq_stmt **slots; /* open addressing; cap is 0 or a power of two */
 	size_t cap, n;
 	bool in_tx, write;
+	int64_t optimize_at; /* monotonic ms of the next PRAGMA optimize */
 } sq_conn;
 
 /* A column of a rec_ table: kind 'i' integer, 'b' boolean, 't' text. */
@@ -82,11 +88,12 @@ typedef struct sq_type {
 	struct sq_type *next;
 	const kn_type *t; /* identity: address, name and field names/kinds */
 	char *name;
-	sq_col *cols;     /* NSYS system columns, then one per field */
+	sq_col *cols; /* NSYS system columns, then one per field */
 	size_t ncols;
 	char *get_id, *get_number, *get_key, *scan, *insert, *version;
-	char *select;     /* SELECT <columns> FROM "rec_<type>" */
-	char *count;      /* SELECT count(*) FROM "rec_<type>" */
+	char *collist; /* "id","number",... */
+	char *select;  /* SELECT <columns> FROM "rec_<type>" */
+	char *count;   /* SELECT count(*) FROM "rec_<type>" */
 } sq_type;
 
 struct sq_store {
@@ -99,15 +106,26 @@ struct sq_store {
 	sq_type *types;
 };
 
+/* clang-format off */
 static const struct {
 	const char *name;
 	char kind;
 } syscols[NSYS] = {
-	{"id", 'i'},	     {"number", 't'},	  {"version", 'i'},    {"state", 't'},
-	{"created_at", 't'}, {"updated_at", 't'}, {"created_by", 't'}, {"updated_by", 't'},
+	{"id", 'i'},
+	{"number", 't'},
+	{"version", 'i'},
+	{"state", 't'},
+	{"created_at", 't'},
+	{"updated_at", 't'},
+	{"created_by", 't'},
+	{"updated_by", 't'},
 };
+/* clang-format on */
 
-static inline sq_store *S(kn_store *st) { return (sq_store *)st; }
+static inline sq_store *S(kn_store *st)
+{
+	return (sq_store *)st;
+}
 
 /* ---- errors -------------------------------------------------------------- */
 
@@ -214,8 +232,8 @@ static int stmt_get(sq_conn *c, const char *sql, size_t len, sq_stmt **out, kn_e
 		}
 	}
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v3(c->db, sql, (int)len, temp ? 0 : SQLITE_PREPARE_PERSISTENT,
-				    &st, NULL);
+	int rc = sqlite3_prepare_v3(c->db, sql, (int)len, temp ? 0 : SQLITE_PREPARE_PERSISTENT, &st,
+				    NULL);
 	if (rc != SQLITE_OK || !st) {
 		int r = sq_fail(c, rc ? rc : SQLITE_ERROR, err, "prepare");
 		sqlite3_finalize(st);
@@ -275,6 +293,13 @@ static int exec_ddl(sq_conn *c, const char *sql, kn_error *err)
 
 /* ---- connections --------------------------------------------------------- */
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void conn_free(sq_conn *c)
 {
 	for (size_t i = 0; i < c->cap; i++)
@@ -315,9 +340,8 @@ static void conn_thread_exit(void *p)
 static int conn_open(sq_store *s, sq_conn **out, kn_error *err)
 {
 	sqlite3 *db = NULL;
-	int rc = sqlite3_open_v2(s->path, &db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-				 NULL);
+	int rc = sqlite3_open_v2(
+	    s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_extended_result_codes(db, 1);
 		sqlite3_busy_timeout(db, SQ_BUSY_MS);
@@ -325,7 +349,8 @@ static int conn_open(sq_store *s, sq_conn **out, kn_error *err)
 				  "PRAGMA synchronous=FULL;"
 				  "PRAGMA foreign_keys=ON;"
 				  "PRAGMA temp_store=MEMORY;"
-				  "PRAGMA cache_size=-16384",
+				  "PRAGMA cache_size=-8192;"
+				  "PRAGMA mmap_size=2147483648",
 				  NULL, NULL, NULL);
 	}
 	if (rc != SQLITE_OK) {
@@ -337,6 +362,7 @@ static int conn_open(sq_store *s, sq_conn **out, kn_error *err)
 	sq_conn *c = kn_xcalloc(1, sizeof *c);
 	c->db = db;
 	c->store = s;
+	c->optimize_at = mono_ms() + SQ_OPTIMIZE_MS;
 	*out = c;
 	return 0;
 }
@@ -367,6 +393,24 @@ static int conn_get(sq_store *s, sq_conn **out, kn_error *err)
 	return 0;
 }
 
+/* Let SQLite refresh the planner statistics of the tables this connection
+ * has queried: PRAGMA optimize re-runs ANALYZE only on tables never
+ * analysed or grown 25-fold since, so it is nearly always a no-op. Called
+ * outside transactions, at most every SQ_OPTIMIZE_MS per connection, under
+ * the writer lock (ANALYZE writes). */
+static void maybe_optimize(sq_store *s, sq_conn *c)
+{
+	if (c->in_tx)
+		return;
+	int64_t now = mono_ms();
+	if (now < c->optimize_at)
+		return;
+	c->optimize_at = now + SQ_OPTIMIZE_MS;
+	pthread_mutex_lock(&s->wlock);
+	sqlite3_exec(c->db, "PRAGMA optimize", NULL, NULL, NULL);
+	pthread_mutex_unlock(&s->wlock);
+}
+
 /* Before a write: inside a write transaction nothing to do; outside any
  * transaction take the writer lock for the autocommit statement(s); inside
  * a read transaction refuse. *held tells wr_leave what to release. */
@@ -393,6 +437,8 @@ static void sq_close(kn_store *st);
 
 static int sq_open(const char *dsn, kn_store **out, kn_error *err)
 {
+	if (!dsn)
+		return kn_fail(err, KN_EINVAL, "", "sqlite: no database path");
 	if (strncmp(dsn, "sqlite:", 7) == 0)
 		dsn += 7;
 	if (!*dsn)
@@ -415,6 +461,9 @@ static int sq_open(const char *dsn, kn_store **out, kn_error *err)
 	 * is created and switched to WAL (a persistent property of the file). */
 	sq_conn *c = NULL;
 	int r = conn_get(s, &c, err);
+	if (!r && sqlite3_db_readonly(c->db, "main") == 1)
+		r = kn_fail(err, KN_ESTORE, "", "cannot open database %s: it is read-only",
+			    s->path);
 	if (!r) {
 		sqlite3_stmt *ps = NULL;
 		int rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &ps, NULL);
@@ -423,7 +472,8 @@ static int sq_open(const char *dsn, kn_store **out, kn_error *err)
 		if (rc == SQLITE_ROW) {
 			const char *mode = (const char *)sqlite3_column_text(ps, 0);
 			if (!mode || strcmp(mode, "wal") != 0)
-				r = kn_fail(err, KN_ESTORE, "", "cannot open database %s: WAL mode refused (%s)",
+				r = kn_fail(err, KN_ESTORE, "",
+					    "cannot open database %s: WAL mode refused (%s)",
 					    s->path, mode ? mode : "?");
 		} else {
 			r = kn_fail(err, KN_ESTORE, "", "cannot open database %s: %s", s->path,
@@ -448,17 +498,19 @@ static void sq_close(kn_store *st)
 	sq_store *s = S(st);
 	if (!s)
 		return;
+	sq_conn *mine = pthread_getspecific(s->key);
 	pthread_setspecific(s->key, NULL);
 	pthread_key_delete(s->key); /* no thread-exit destructor runs after this */
 	pthread_mutex_lock(&s->lock);
 	while (s->conns) {
 		sq_conn *c = s->conns;
 		s->conns = c->next;
-		if (c->in_tx) {
+		if (c->in_tx) { /* a caller's bug: undo; only our own lock is ours to release */
 			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-			if (c->write)
+			if (c->write && c == mine)
 				pthread_mutex_unlock(&s->wlock);
 		}
+		sqlite3_exec(c->db, "PRAGMA optimize", NULL, NULL, NULL);
 		conn_free(c);
 	}
 	while (s->types) {
@@ -483,7 +535,8 @@ static int sq_begin(kn_store *st, bool write, kn_error *err)
 	if (r)
 		return r;
 	if (c->in_tx)
-		return kn_fail(err, KN_EINTERNAL, "", "a transaction is already open on this thread");
+		return kn_fail(err, KN_EINTERNAL, "",
+			       "a transaction is already open on this thread");
 	if (write)
 		pthread_mutex_lock(&s->wlock);
 	r = run(c, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
@@ -516,10 +569,13 @@ static int sq_commit(kn_store *st, kn_error *err)
 		return r;
 	if (!c->in_tx)
 		return kn_fail(err, KN_EINTERNAL, "", "commit without a transaction");
+	bool write = c->write;
 	r = run(c, "COMMIT", err);
 	if (r && !sqlite3_get_autocommit(c->db))
 		run(c, "ROLLBACK", NULL);
 	tx_end(s, c);
+	if (!write)
+		maybe_optimize(s, c);
 	return r;
 }
 
@@ -548,6 +604,7 @@ static void type_free(sq_type *y)
 	free(y->scan);
 	free(y->insert);
 	free(y->version);
+	free(y->collist);
 	free(y->select);
 	free(y->count);
 	free(y);
@@ -585,16 +642,16 @@ static int type_build(const kn_type *t, sq_type **out, kn_error *err)
 	for (size_t i = 0; i < t->nfields; i++) {
 		const char *f = t->fields[i].name;
 		if (!ident_ok(f))
-			return kn_fail(err, KN_EINVAL, "", "type %s: bad field name \"%s\"", t->name,
-				       f ? f : "");
+			return kn_fail(err, KN_EINVAL, "", "type %s: bad field name \"%s\"",
+				       t->name, f ? f : "");
 		for (size_t j = 0; j < NSYS; j++)
 			if (strcmp(f, syscols[j].name) == 0)
-				return kn_fail(err, KN_EINVAL, f, "type %s: field name %s is reserved",
-					       t->name, f);
+				return kn_fail(err, KN_EINVAL, f,
+					       "type %s: field name %s is reserved", t->name, f);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(f, t->fields[j].name) == 0)
-				return kn_fail(err, KN_EINVAL, f, "type %s: field %s declared twice",
-					       t->name, f);
+				return kn_fail(err, KN_EINVAL, f,
+					       "type %s: field %s declared twice", t->name, f);
 	}
 	sq_type *y = kn_xcalloc(1, sizeof *y);
 	y->t = t;
@@ -623,12 +680,14 @@ static int type_build(const kn_type *t, sq_type **out, kn_error *err)
 		}
 	}
 	const char *key = t->key_field ? t->key_field->name : "number";
+	y->collist = kn_xstrdup(cols.data);
 	y->select = kn_xasprintf("SELECT %s FROM \"rec_%s\"", cols.data, t->name);
 	y->get_id = kn_xasprintf("%s WHERE \"id\"=?", y->select);
 	y->get_number = kn_xasprintf("%s WHERE \"number\"=?", y->select);
 	y->get_key = kn_xasprintf("%s WHERE \"%s\"=?", y->select, key);
 	y->scan = kn_xasprintf("%s ORDER BY \"id\"", y->select);
-	y->insert = kn_xasprintf("INSERT INTO \"rec_%s\"(%s) VALUES(%s)", t->name, ins.data, qs.data);
+	y->insert =
+	    kn_xasprintf("INSERT INTO \"rec_%s\"(%s) VALUES(%s)", t->name, ins.data, qs.data);
 	y->version = kn_xasprintf("SELECT \"version\" FROM \"rec_%s\" WHERE \"id\"=?", t->name);
 	y->count = kn_xasprintf("SELECT count(*) FROM \"rec_%s\"", t->name);
 	kn_buf_release(&cols);
@@ -712,7 +771,7 @@ static int val_check(const sq_type *y, const sq_col *col, const json_t *v, kn_er
 				       col->name);
 		return 0;
 	}
-	bool ok = col->kind == 'i' ? json_is_integer(v)
+	bool ok = col->kind == 'i'   ? json_is_integer(v)
 		  : col->kind == 'b' ? json_is_boolean(v)
 				     : json_is_string(v);
 	if (!ok)
@@ -775,6 +834,7 @@ static int bad_row(const sq_type *y, sqlite3_stmt *st, kn_error *err)
 
 /* ---- migrate --------------------------------------------------------------- */
 
+/* clang-format off */
 static const char fixed_ddl[] =
 	"CREATE TABLE IF NOT EXISTS counters(type TEXT PRIMARY KEY, next INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS comments(id INTEGER PRIMARY KEY, type TEXT NOT NULL,"
@@ -807,10 +867,58 @@ static const char fixed_ddl[] =
 	" expires INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);"
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+/* clang-format on */
 
 static const char *col_decl(const sq_col *c)
 {
 	return c->kind == 't' ? "TEXT" : "INTEGER";
+}
+
+/* A single integer from sql with an optional text parameter (0 when no row). */
+static int query_int(sq_conn *c, const char *sql, const char *param, int64_t *out, kn_error *err)
+{
+	sq_stmt *ps = NULL;
+	int r = stmt_gets(c, sql, &ps, err);
+	if (r)
+		return r;
+	if (param)
+		bind_text(ps->st, 1, param);
+	int rc = sqlite3_step(ps->st);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(ps->st, 0) : 0;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = sq_fail(c, rc, err, "migrate");
+	stmt_put(ps);
+	return r;
+}
+
+/* Planner statistics: a table of some size with an index never analysed
+ * (a database filled by an import, an index just declared) is analysed
+ * now, at start-up, rather than planned blind until PRAGMA optimize. */
+static int analyze_if_needed(sq_conn *c, const sq_type *y, kn_error *err)
+{
+	char *tn = kn_xasprintf("rec_%s", y->name);
+	char *sql = kn_xasprintf("SELECT max(\"id\") FROM \"%s\"", tn);
+	int64_t rows = 0, stat1 = 0, missing = 1;
+	int r = query_int(c, sql, NULL, &rows, err);
+	if (r || rows < 1000)
+		goto out;
+	r = query_int(c, "SELECT count(*) FROM sqlite_master WHERE name='sqlite_stat1'", NULL,
+		      &stat1, err);
+	if (!r && stat1)
+		r = query_int(
+		    c,
+		    "SELECT count(*) FROM sqlite_master WHERE type='index' AND tbl_name=?1"
+		    " AND name NOT IN (SELECT idx FROM sqlite_stat1 WHERE tbl=?1)",
+		    tn, &missing, err);
+	if (!r && missing) {
+		free(sql);
+		sql = kn_xasprintf("ANALYZE \"%s\"", tn);
+		r = exec_ddl(c, sql, err);
+	}
+out:
+	free(sql);
+	free(tn);
+	return r;
 }
 
 /* Create rec_<type> or add the columns it lacks; create missing indexes. */
@@ -822,13 +930,14 @@ static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err
 		return r;
 	kn_buf b;
 	kn_buf_init(&b, 0);
-	kn_buf_addf(&b,
-		    "CREATE TABLE IF NOT EXISTS \"rec_%s\"(\"id\" INTEGER PRIMARY KEY AUTOINCREMENT,"
-		    "\"number\" TEXT NOT NULL UNIQUE,\"version\" INTEGER NOT NULL,"
-		    "\"state\" TEXT NOT NULL,\"created_at\" TEXT NOT NULL,"
-		    "\"updated_at\" TEXT NOT NULL,\"created_by\" TEXT NOT NULL,"
-		    "\"updated_by\" TEXT NOT NULL",
-		    y->name);
+	kn_buf_addf(
+	    &b,
+	    "CREATE TABLE IF NOT EXISTS \"rec_%s\"(\"id\" INTEGER PRIMARY KEY AUTOINCREMENT,"
+	    "\"number\" TEXT NOT NULL UNIQUE,\"version\" INTEGER NOT NULL,"
+	    "\"state\" TEXT NOT NULL,\"created_at\" TEXT NOT NULL,"
+	    "\"updated_at\" TEXT NOT NULL,\"created_by\" TEXT NOT NULL,"
+	    "\"updated_by\" TEXT NOT NULL",
+	    y->name);
 	for (size_t i = NSYS; i < y->ncols; i++)
 		kn_buf_addf(&b, ",\"%s\" %s", y->cols[i].name, col_decl(&y->cols[i]));
 	kn_buf_adds(&b, ")");
@@ -866,7 +975,8 @@ static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err
 
 	if (!r && t->key_field) {
 		b.len = 0;
-		kn_buf_addf(&b, "CREATE UNIQUE INDEX IF NOT EXISTS \"ux_%s__%s\" ON \"rec_%s\"(\"%s\")",
+		kn_buf_addf(&b,
+			    "CREATE UNIQUE INDEX IF NOT EXISTS \"ux_%s__%s\" ON \"rec_%s\"(\"%s\")",
 			    y->name, t->key_field->name, y->name, t->key_field->name);
 		r = exec_ddl(c, b.data, err);
 		if (r == KN_ECONFLICT)
@@ -884,8 +994,9 @@ static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err
 		kn_buf_addf(&name, "ix_%s", y->name);
 		for (size_t j = 0; ix[j]; j++) {
 			if (col_find(y, ix[j]) < 0) {
-				r = kn_fail(err, KN_EINVAL, "", "%s: index on unknown attribute \"%s\"",
-					    y->name, ix[j]);
+				r = kn_fail(err, KN_EINVAL, "",
+					    "%s: index on unknown attribute \"%s\"", y->name,
+					    ix[j]);
 				break;
 			}
 			kn_buf_addf(&name, "__%s", ix[j]);
@@ -901,7 +1012,7 @@ static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err
 		kn_buf_release(&list);
 	}
 	kn_buf_release(&b);
-	return r;
+	return r ? r : analyze_if_needed(c, y, err);
 }
 
 /* Create missing tables, columns and indexes; never drops anything.
@@ -968,8 +1079,40 @@ static int sq_rec_next_number(kn_store *st, const kn_type *t, int64_t *n, kn_err
 	return r;
 }
 
+/* KN_EINVAL naming the first member of o that is not a column to write
+ * (insert tolerates and ignores "id" and "type"; update neither). */
+static int unknown_member(const sq_type *y, const json_t *o, bool insert, kn_error *err)
+{
+	for (void *it = json_object_iter((json_t *)o); it;
+	     it = json_object_iter_next((json_t *)o, it)) {
+		const char *k = json_object_iter_key(it);
+		int i = col_find(y, k);
+		if (insert ? i < 0 && strcmp(k, "type") != 0 : i <= 0)
+			return kn_fail(err, KN_EINVAL, k, "%s: no attribute \"%s\" to set", y->name,
+				       k);
+	}
+	return kn_fail(err, KN_EINVAL, "", "%s: unexpected members", y->name);
+}
+
+/* KN_ECONFLICT for a unique violation on a rec_ table, naming the
+ * attribute (err->field) and, from obj, its value. */
+static int unique_fail(sq_conn *c, const sq_type *y, const json_t *obj, kn_error *err)
+{
+	/* "UNIQUE constraint failed: rec_incident.number" */
+	const char *msg = sqlite3_errmsg(c->db), *dot = strrchr(msg, '.');
+	char col[64];
+	cpy(col, sizeof col, dot ? dot + 1 : "key");
+	const json_t *v = json_object_get(obj, col);
+	if (json_is_string(v))
+		return kn_fail(err, KN_ECONFLICT, col, "a %s with %s \"%s\" already exists",
+			       y->name, col, json_string_value(v));
+	return kn_fail(err, KN_ECONFLICT, col, "a %s with this %s already exists", y->name, col);
+}
+
 /* Insert rec: every column but id from the member of the same name (absent
- * = NULL). A unique violation names the attribute (err->field) and value. */
+ * = NULL); "id" and "type" members are ignored, any other member that is
+ * not a column is refused (KN_EINVAL). A unique violation names the
+ * attribute (err->field) and value. */
 static int sq_rec_insert(kn_store *st, const kn_type *t, const json_t *rec, int64_t *id,
 			 kn_error *err)
 {
@@ -983,9 +1126,16 @@ static int sq_rec_insert(kn_store *st, const kn_type *t, const json_t *rec, int6
 		return r;
 	if (!json_is_object(rec))
 		return kn_fail(err, KN_EINVAL, "", "%s: record is not an object", y->name);
-	for (size_t i = 1; i < y->ncols; i++)
-		if ((r = val_check(y, &y->cols[i], json_object_get(rec, y->cols[i].name), err)))
+	size_t known = 0;
+	for (size_t i = 1; i < y->ncols; i++) {
+		const json_t *v = json_object_get(rec, y->cols[i].name);
+		if ((r = val_check(y, &y->cols[i], v, err)) != 0)
 			return r;
+		known += v != NULL;
+	}
+	known += (json_object_get(rec, "id") != NULL) + (json_object_get(rec, "type") != NULL);
+	if (known != json_object_size(rec))
+		return unknown_member(y, rec, true, err);
 	if ((r = wr_enter(s, c, &held, err)) != 0)
 		return r;
 	if ((r = stmt_gets(c, y->insert, &ps, err)) != 0) {
@@ -998,17 +1148,7 @@ static int sq_rec_insert(kn_store *st, const kn_type *t, const json_t *rec, int6
 	if (rc == SQLITE_DONE) {
 		*id = sqlite3_last_insert_rowid(c->db);
 	} else if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-		/* "UNIQUE constraint failed: rec_incident.number" */
-		const char *msg = sqlite3_errmsg(c->db), *dot = strrchr(msg, '.');
-		char col[64];
-		cpy(col, sizeof col, dot ? dot + 1 : "key");
-		const json_t *v = json_object_get(rec, col);
-		if (json_is_string(v))
-			r = kn_fail(err, KN_ECONFLICT, col, "a %s with %s \"%s\" already exists",
-				    y->name, col, json_string_value(v));
-		else
-			r = kn_fail(err, KN_ECONFLICT, col, "a %s with this %s already exists",
-				    y->name, col);
+		r = unique_fail(c, y, rec, err);
 	} else {
 		r = sq_fail(c, rc, err, "insert");
 	}
@@ -1069,16 +1209,8 @@ static int sq_rec_update(kn_store *st, const kn_type *t, int64_t id, int64_t ver
 		nset++;
 	}
 	if (nset != json_object_size(set)) {
-		for (void *it = json_object_iter((json_t *)set); it;
-		     it = json_object_iter_next((json_t *)set, it)) {
-			const char *k = json_object_iter_key(it);
-			if (col_find(y, k) <= 0) {
-				r = kn_fail(err, KN_EINVAL, k, "%s: cannot set \"%s\"", y->name, k);
-				break;
-			}
-		}
 		kn_buf_release(&b);
-		return r ? r : kn_fail(err, KN_EINTERNAL, "", "%s: update members", y->name);
+		return unknown_member(y, set, false, err);
 	}
 	kn_buf_adds(&b, " WHERE \"id\"=? AND \"version\"=?");
 	if ((r = wr_enter(s, c, &held, err)) != 0) {
@@ -1101,8 +1233,7 @@ static int sq_rec_update(kn_store *st, const kn_type *t, int64_t id, int64_t ver
 			if (rc == SQLITE_DONE)
 				changed = sqlite3_changes(c->db);
 			else if (rc == SQLITE_CONSTRAINT_UNIQUE)
-				r = kn_fail(err, KN_ECONFLICT, "", "%s: %s", y->name,
-					    sqlite3_errmsg(c->db));
+				r = unique_fail(c, y, set, err);
 			else
 				r = sq_fail(c, rc, err, "update");
 			stmt_put(ps);
@@ -1113,30 +1244,38 @@ static int sq_rec_update(kn_store *st, const kn_type *t, int64_t id, int64_t ver
 		r = rec_version(c, y, id, &cur, err);
 		if (!r && cur != version)
 			r = kn_fail(err, KN_ECONFLICT, "version",
-				    "%s %lld was changed meanwhile (version %lld, not %lld)", y->name,
-				    (long long)id, (long long)cur, (long long)version);
+				    "%s %lld was changed meanwhile (version %lld, not %lld)",
+				    y->name, (long long)id, (long long)cur, (long long)version);
 	}
 	wr_leave(s, held);
 	kn_buf_release(&b);
 	return r;
 }
 
-/* Run a single-row SELECT of y's columns with one bound parameter. */
-static int rec_fetch(sq_conn *c, const sq_type *y, const char *sql, const json_t *param,
-		     const char *what, json_t **out, kn_error *err)
+/* Run a single-row SELECT of y's columns whose one parameter is text
+ * (when not NULL) or id. */
+static int rec_fetch(sq_conn *c, const sq_type *y, const char *sql, const char *text, int64_t id,
+		     json_t **out, kn_error *err)
 {
 	sq_stmt *ps = NULL;
 	int r = stmt_gets(c, sql, &ps, err);
 	if (r)
 		return r;
-	bind_json(ps->st, 1, param);
+	if (text)
+		bind_text(ps->st, 1, text);
+	else
+		sqlite3_bind_int64(ps->st, 1, id);
 	int rc = sqlite3_step(ps->st);
 	if (rc == SQLITE_ROW) {
 		*out = row_record(y, ps->st);
 		if (!*out)
 			r = bad_row(y, ps->st, err);
 	} else if (rc == SQLITE_DONE) {
-		r = kn_fail(err, KN_ENOTFOUND, "", "%s %s not found", y->name, what);
+		if (text)
+			r = kn_fail(err, KN_ENOTFOUND, "", "%s %s not found", y->name, text);
+		else
+			r = kn_fail(err, KN_ENOTFOUND, "", "%s %lld not found", y->name,
+				    (long long)id);
 	} else {
 		r = sq_fail(c, rc, err, "get");
 	}
@@ -1144,28 +1283,15 @@ static int rec_fetch(sq_conn *c, const sq_type *y, const char *sql, const json_t
 	return r;
 }
 
-static int sq_rec_get(kn_store *st, const kn_type *t, int64_t id, const char *number,
-		      json_t **out, kn_error *err)
+static int sq_rec_get(kn_store *st, const kn_type *t, int64_t id, const char *number, json_t **out,
+		      kn_error *err)
 {
 	sq_conn *c = NULL;
 	sq_type *y = NULL;
 	int r = rec_prep(st, t, &c, &y, err);
 	if (r)
 		return r;
-	json_t *p;
-	char what[32];
-	if (number) {
-		p = json_string(number);
-		if (!p)
-			return kn_fail(err, KN_EINVAL, "", "%s: bad number", y->name);
-	} else {
-		p = json_integer(id);
-		snprintf(what, sizeof what, "%lld", (long long)id);
-	}
-	r = rec_fetch(c, y, number ? y->get_number : y->get_id, p, number ? number : what, out,
-		      err);
-	json_decref(p);
-	return r;
+	return rec_fetch(c, y, number ? y->get_number : y->get_id, number, id, out, err);
 }
 
 static int sq_rec_get_key(kn_store *st, const kn_type *t, const char *key, json_t **out,
@@ -1176,40 +1302,62 @@ static int sq_rec_get_key(kn_store *st, const kn_type *t, const char *key, json_
 	int r = rec_prep(st, t, &c, &y, err);
 	if (r)
 		return r;
-	json_t *p = json_string(key ? key : "");
-	if (!p)
-		return kn_fail(err, KN_EINVAL, "", "%s: bad key", y->name);
-	r = rec_fetch(c, y, y->get_key, p, key, out, err);
-	json_decref(p);
-	return r;
+	return rec_fetch(c, y, y->get_key, key ? key : "", 0, out, err);
 }
 
 /* ---- list queries ------------------------------------------------------------ */
 
 /* Parameters collected while the SQL text is built (borrowed values). */
 typedef struct sq_binds {
-	const json_t **v;
+	struct {
+		const json_t *v;
+		char kind; /* of the column compared with */
+	} * a;
 	size_t n, cap;
 } sq_binds;
 
-static void binds_add(sq_binds *bs, const json_t *v)
+static void binds_add(sq_binds *bs, const sq_col *col, const json_t *v)
 {
 	if (bs->n == bs->cap) {
 		bs->cap = bs->cap ? bs->cap * 2 : 16;
-		bs->v = kn_xrealloc(bs->v, bs->cap * sizeof *bs->v);
+		bs->a = kn_xrealloc(bs->a, bs->cap * sizeof *bs->a);
 	}
-	bs->v[bs->n++] = v;
+	bs->a[bs->n].v = v;
+	bs->a[bs->n++].kind = col->kind;
+}
+
+/* Bind a value compared with a column of the given kind. An integer given
+ * as a decimal string for an integer column, or an integer for a text
+ * column, is converted: the keyset filter compares +"column" (no affinity),
+ * where SQLite would otherwise order every integer before every text. */
+static void bind_cmp(sqlite3_stmt *st, int i, const json_t *v, char kind)
+{
+	if (kind == 'i' && json_is_string(v)) {
+		const char *sv = json_string_value(v);
+		char *end;
+		long long n = strtoll(sv, &end, 10);
+		if (*sv && !*end) {
+			sqlite3_bind_int64(st, i, n);
+			return;
+		}
+	} else if (kind == 't' && json_is_integer(v)) {
+		char num[32];
+		snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+		sqlite3_bind_text(st, i, num, -1, SQLITE_TRANSIENT);
+		return;
+	}
+	bind_json(st, i, v);
 }
 
 /* Append one condition to b (the caller adds the AND between them). */
-static int cond_sql(const sq_type *y, const kn_cond *cd, kn_buf *b, sq_binds *bs,
-		    kn_error *err)
+static int cond_sql(const sq_type *y, const kn_cond *cd, kn_buf *b, sq_binds *bs, kn_error *err)
 {
 	int ci = cd->attr ? col_find(y, cd->attr) : -1;
 	if (ci < 0)
 		return kn_fail(err, KN_EINVAL, cd->attr ? cd->attr : "",
 			       "%s: cannot filter on \"%s\"", y->name, cd->attr ? cd->attr : "");
-	const char *col = y->cols[ci].name;
+	const sq_col *cc = &y->cols[ci];
+	const char *col = cc->name;
 	const json_t *vals = cd->values;
 	size_t nv = json_is_array(vals) ? json_array_size(vals) : 0;
 	const json_t *v0 = nv ? json_array_get(vals, 0) : NULL;
@@ -1228,7 +1376,7 @@ static int cond_sql(const sq_type *y, const kn_cond *cd, kn_buf *b, sq_binds *bs
 			kn_buf_addf(b, "\"%s\" IS NULL", col);
 		} else {
 			kn_buf_addf(b, "\"%s\"=?", col);
-			binds_add(bs, v0);
+			binds_add(bs, cc, v0);
 		}
 		return 0;
 	case KN_OP_NE:
@@ -1236,7 +1384,7 @@ static int cond_sql(const sq_type *y, const kn_cond *cd, kn_buf *b, sq_binds *bs
 			kn_buf_addf(b, "\"%s\" IS NOT NULL", col);
 		} else {
 			kn_buf_addf(b, "(\"%s\"<>? OR \"%s\" IS NULL)", col, col);
-			binds_add(bs, v0);
+			binds_add(bs, cc, v0);
 		}
 		return 0;
 	case KN_OP_LT:
@@ -1245,12 +1393,12 @@ static int cond_sql(const sq_type *y, const kn_cond *cd, kn_buf *b, sq_binds *bs
 	case KN_OP_GTE: {
 		static const char *const cmp[] = {"<", "<=", ">", ">="};
 		kn_buf_addf(b, "\"%s\"%s?", col, cmp[cd->op - KN_OP_LT]);
-		binds_add(bs, v0); /* NULL compares false: no row */
+		binds_add(bs, cc, v0); /* NULL compares false: no row */
 		return 0;
 	}
 	case KN_OP_CONTAINS:
 		kn_buf_addf(b, "instr(lower(\"%s\"),lower(?))>0", col);
-		binds_add(bs, v0);
+		binds_add(bs, cc, v0);
 		return 0;
 	case KN_OP_IN:
 	case KN_OP_NIN:
@@ -1283,7 +1431,7 @@ static int cond_sql(const sq_type *y, const kn_cond *cd, kn_buf *b, sq_binds *bs
 		if (json_is_null(v))
 			continue;
 		kn_buf_adds(b, k++ ? ",?" : "?");
-		binds_add(bs, v);
+		binds_add(bs, cc, v);
 	}
 	kn_buf_adds(b, ")");
 	if (ornull)
@@ -1293,7 +1441,8 @@ static int cond_sql(const sq_type *y, const kn_cond *cd, kn_buf *b, sq_binds *bs
 
 /* "Strictly after v in this sort" for one column. NULL is greater than
  * every value: last ascending, first descending. Returns false when no row
- * can be after v (ascending after NULL). */
+ * can be after v (ascending after NULL). Columns are written +"c": see
+ * keyset_sql. */
 static bool after_sql(const sq_col *col, bool desc, const json_t *v, kn_buf *b, sq_binds *bs)
 {
 	bool vnull = !v || json_is_null(v);
@@ -1301,30 +1450,43 @@ static bool after_sql(const sq_col *col, bool desc, const json_t *v, kn_buf *b, 
 		if (vnull)
 			return false;
 		if (col->notnull)
-			kn_buf_addf(b, "\"%s\">?", col->name);
+			kn_buf_addf(b, "+\"%s\">?", col->name);
 		else
-			kn_buf_addf(b, "(\"%s\">? OR \"%s\" IS NULL)", col->name, col->name);
-		binds_add(bs, v);
+			kn_buf_addf(b, "(+\"%s\">? OR +\"%s\" IS NULL)", col->name, col->name);
+		binds_add(bs, col, v);
 	} else if (vnull) {
-		kn_buf_addf(b, "\"%s\" IS NOT NULL", col->name);
+		kn_buf_addf(b, "+\"%s\" IS NOT NULL", col->name);
 	} else {
-		kn_buf_addf(b, "\"%s\"<?", col->name);
-		binds_add(bs, v);
+		kn_buf_addf(b, "+\"%s\"<?", col->name);
+		binds_add(bs, col, v);
 	}
 	return true;
 }
 
-/* Keyset predicate: OR over i of (sort_0..i-1 equal AND sort_i after). */
-static void keyset_sql(const sq_type *y, const kn_query *q, const int *sc, kn_buf *b,
-		       sq_binds *bs)
+/* Keyset predicate: rows strictly after the cursor q->after in the sort
+ * order, as OR over i of (sort_0..i-1 equal AND sort_i after).
+ *
+ * The disjunction is only a filter: its columns carry the unary + that
+ * keeps SQLite from planning it as a MULTI-INDEX OR (which, once ANALYZE
+ * statistics exist, it picks and then sorts every candidate row). What
+ * lets an index seek to the cursor is a leading bound on the first sort
+ * key, implied by the disjunction, wherever one index range expresses it:
+ *   ascending, cursor NULL:        "c" IS NULL (only NULLs follow)
+ *   ascending, NOT NULL column:    "c" >= v
+ *   descending, cursor not NULL:   "c" <= v (NULLs came first)
+ * (An ascending nullable key after a value has two ranges, values > v and
+ * NULL: it is left to the filter.) */
+static void keyset_sql(const sq_type *y, const kn_query *q, const int *sc, kn_buf *b, sq_binds *bs)
 {
-	/* A leading bound on the first sort lets an index on it do a range
-	 * scan; it is implied by the disjunction below. */
 	const sq_col *c0 = &y->cols[sc[0]];
 	const json_t *a0 = json_array_get(q->after, 0);
-	if (!json_is_null(a0) && (q->sorts[0].desc || c0->notnull)) {
-		kn_buf_addf(b, "\"%s\"%s? AND ", c0->name, q->sorts[0].desc ? "<=" : ">=");
-		binds_add(bs, a0);
+	bool desc0 = q->sorts[0].desc;
+	if (json_is_null(a0)) {
+		if (!desc0)
+			kn_buf_addf(b, "\"%s\" IS NULL AND ", c0->name);
+	} else if (desc0 || c0->notnull) {
+		kn_buf_addf(b, "\"%s\"%s? AND ", c0->name, desc0 ? "<=" : ">=");
+		binds_add(bs, c0, a0);
 	}
 	kn_buf_adds(b, "(");
 	size_t nterms = 0;
@@ -1335,10 +1497,10 @@ static void keyset_sql(const sq_type *y, const kn_query *q, const int *sc, kn_bu
 			const json_t *v = json_array_get(q->after, j);
 			const char *cn = y->cols[sc[j]].name;
 			if (json_is_null(v)) {
-				kn_buf_addf(b, "\"%s\" IS NULL AND ", cn);
+				kn_buf_addf(b, "+\"%s\" IS NULL AND ", cn);
 			} else {
-				kn_buf_addf(b, "\"%s\"=? AND ", cn);
-				binds_add(bs, v);
+				kn_buf_addf(b, "+\"%s\"=? AND ", cn);
+				binds_add(bs, &y->cols[sc[j]], v);
 			}
 		}
 		if (!after_sql(&y->cols[sc[i]], q->sorts[i].desc, json_array_get(q->after, i), b,
@@ -1379,8 +1541,8 @@ static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t
 			goto out_sc;
 		}
 	}
-	if (q->after && (!json_is_array(q->after) || json_array_size(q->after) != q->nsorts ||
-			 !q->nsorts)) {
+	if (q->after &&
+	    (!json_is_array(q->after) || json_array_size(q->after) != q->nsorts || !q->nsorts)) {
 		r = kn_fail(err, KN_EINVAL, "cursor", "%s: the cursor does not match the sort",
 			    y->name);
 		goto out_sc;
@@ -1397,22 +1559,36 @@ static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t
 	size_t ncondbinds = bs.n;
 	if (r)
 		goto out;
-	kn_buf_adds(&b, y->select);
+	/* Deferred row lookup: the inner query finds and orders the ids of
+	 * the page (reading only the columns it filters and sorts on), the
+	 * outer one fetches those rows (CROSS JOIN keeps the inner query as
+	 * the outer loop) and orders the few of them again. Without it SQLite
+	 * copies every column of every candidate row into its sorter. "_k"
+	 * cannot clash with a field name. */
+	kn_buf_addf(&b, "SELECT %s FROM (SELECT \"id\" AS \"_k\" FROM \"rec_%s\"", y->collist,
+		    y->name);
 	kn_buf_add(&b, w.data, w.len);
 	if (q->after) {
 		kn_buf_adds(&b, q->nconds ? " AND " : " WHERE ");
 		keyset_sql(y, q, sc, &b, &bs);
 	}
+	size_t ob = b.len;
 	kn_buf_adds(&b, " ORDER BY ");
 	for (size_t i = 0; i < q->nsorts; i++) {
 		const sq_col *col = &y->cols[sc[i]];
 		bool desc = q->sorts[i].desc;
 		kn_buf_addf(&b, "%s\"%s\" %s%s", i ? "," : "", col->name, desc ? "DESC" : "ASC",
-			    col->notnull ? "" : desc ? " NULLS FIRST" : " NULLS LAST");
+			    col->notnull ? ""
+			    : desc	 ? " NULLS FIRST"
+					 : " NULLS LAST");
 	}
 	if (!q->nsorts)
 		kn_buf_adds(&b, "\"id\"");
-	kn_buf_adds(&b, " LIMIT ?");
+	size_t oe = b.len;
+	kn_buf_addf(&b, " LIMIT ?) CROSS JOIN \"rec_%s\" ON \"id\"=\"_k\"", y->name);
+	char *order = kn_xstrndup(b.data + ob, oe - ob);
+	kn_buf_add(&b, order, oe - ob); /* the same ORDER BY outside */
+	free(order);
 
 	sq_stmt *ps = NULL;
 	r = stmt_get(c, b.data, b.len, &ps, err);
@@ -1420,7 +1596,7 @@ static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t
 		goto out;
 	size_t k;
 	for (k = 0; k < bs.n; k++)
-		bind_json(ps->st, (int)k + 1, bs.v[k]);
+		bind_cmp(ps->st, (int)k + 1, bs.a[k].v, bs.a[k].kind);
 	sqlite3_bind_int(ps->st, (int)k + 1, q->limit > 0 ? q->limit : -1);
 	json_t *arr = json_array();
 	int rc;
@@ -1443,7 +1619,7 @@ static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t
 		r = stmt_get(c, b.data, b.len, &ps, err);
 		if (!r) {
 			for (k = 0; k < ncondbinds; k++)
-				bind_json(ps->st, (int)k + 1, bs.v[k]);
+				bind_cmp(ps->st, (int)k + 1, bs.a[k].v, bs.a[k].kind);
 			rc = sqlite3_step(ps->st);
 			if (rc == SQLITE_ROW)
 				*total = sqlite3_column_int64(ps->st, 0);
@@ -1456,8 +1632,9 @@ static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t
 		json_decref(arr);
 	else
 		*items = arr;
+	maybe_optimize(S(st), c);
 out:
-	free(bs.v);
+	free(bs.a);
 	kn_buf_release(&w);
 	kn_buf_release(&b);
 out_sc:
@@ -1468,8 +1645,8 @@ out_sc:
 
 /* Every record in id order. cb borrows rec (json_incref to keep it); it may
  * call the store again on the same thread. */
-static int sq_rec_scan(kn_store *st, const kn_type *t, int (*cb)(void *ctx, json_t *rec),
-		       void *ctx, kn_error *err)
+static int sq_rec_scan(kn_store *st, const kn_type *t, int (*cb)(void *ctx, json_t *rec), void *ctx,
+		       kn_error *err)
 {
 	sq_conn *c = NULL;
 	sq_type *y = NULL;
@@ -1560,7 +1737,7 @@ static int write_obj(kn_store *st, const char *sql, const json_t *o, const char 
 
 static int sq_comment_insert(kn_store *st, const json_t *cm, int64_t *id, kn_error *err)
 {
-	static const char *const spec[] = {"s:type", "i:rec_id",     "s:kind", "s:body",
+	static const char *const spec[] = {"s:type",   "i:rec_id",     "s:kind", "s:body",
 					   "s:author", "s:created_at", NULL};
 	return write_obj(st,
 			 "INSERT INTO comments(type, rec_id, kind, body, author, created_at)"
@@ -1611,8 +1788,9 @@ static int sq_comment_list(kn_store *st, const char *type, int64_t rec_id, bool 
 
 static int sq_rel_insert(kn_store *st, const json_t *rel, int64_t *id, kn_error *err)
 {
-	static const char *const spec[] = {"s:from_type",  "i:from_id",	   "s:kind", "s:to_type",
-					   "i:to_id",	   "s:created_by", "s:created_at", NULL};
+	static const char *const spec[] = {"s:from_type",  "i:from_id", "s:kind",
+					   "s:to_type",	   "i:to_id",	"s:created_by",
+					   "s:created_at", NULL};
 	int r = write_obj(st,
 			  "INSERT INTO relations(from_type, from_id, kind, to_type, to_id,"
 			  " created_by, created_at) VALUES(?,?,?,?,?,?,?)",
@@ -1624,11 +1802,10 @@ static int sq_rel_insert(kn_store *st, const json_t *rel, int64_t *id, kn_error 
 
 static int sq_rel_delete(kn_store *st, int64_t id, kn_error *err);
 
-static int sq_rel_list(kn_store *st, const char *type, int64_t rec_id, json_t **out,
-		       kn_error *err)
+static int sq_rel_list(kn_store *st, const char *type, int64_t rec_id, json_t **out, kn_error *err)
 {
-	static const char *const names[] = {"id",    "from_type",  "from_id",	"kind",
-					    "to_type", "to_id", "created_by", "created_at"};
+	static const char *const names[] = {"id",      "from_type", "from_id",	  "kind",
+					    "to_type", "to_id",	    "created_by", "created_at"};
 	sq_conn *c = NULL;
 	sq_stmt *ps = NULL;
 	int r = conn_get(S(st), &c, err);
@@ -1649,10 +1826,10 @@ static int sq_rel_list(kn_store *st, const char *type, int64_t rec_id, json_t **
 		json_t *o = json_object();
 		for (int i = 0; i < 8; i++)
 			json_object_set_new_nocheck(
-				o, names[i],
-				(i == 0 || i == 2 || i == 5)
-					? json_integer(sqlite3_column_int64(ps->st, i))
-					: col_json_text(ps->st, i));
+			    o, names[i],
+			    (i == 0 || i == 2 || i == 5)
+				? json_integer(sqlite3_column_int64(ps->st, i))
+				: col_json_text(ps->st, i));
 		json_array_append_new(arr, o);
 	}
 	if (rc != SQLITE_DONE)
@@ -1672,8 +1849,8 @@ static int sq_journal_head(kn_store *st, int64_t *seq, char hash[65], kn_error *
 	sq_conn *c = NULL;
 	sq_stmt *ps = NULL;
 	int r = conn_get(S(st), &c, err);
-	if (r || (r = stmt_gets(c, "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
-				&ps, err)) != 0)
+	if (r || (r = stmt_gets(c, "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1", &ps,
+				err)) != 0)
 		return r;
 	int rc = sqlite3_step(ps->st);
 	if (rc == SQLITE_ROW) {
@@ -1744,16 +1921,17 @@ static int sq_journal_list(kn_store *st, const char *type, int64_t rec_id, json_
 	json_t *arr = json_array();
 	int rc;
 	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
-		json_t *ch = json_loadb((const char *)sqlite3_column_blob(ps->st, 4),
-					(size_t)sqlite3_column_bytes(ps->st, 4),
-					JSON_DECODE_ANY, NULL);
+		json_t *ch =
+		    json_loadb((const char *)sqlite3_column_blob(ps->st, 4),
+			       (size_t)sqlite3_column_bytes(ps->st, 4), JSON_DECODE_ANY, NULL);
 		if (!ch) {
 			r = kn_fail(err, KN_ESTORE, "", "journal entry %lld: changes are not JSON",
 				    (long long)sqlite3_column_int64(ps->st, 0));
 			break;
 		}
 		json_t *o = json_object();
-		json_object_set_new_nocheck(o, "seq", json_integer(sqlite3_column_int64(ps->st, 0)));
+		json_object_set_new_nocheck(o, "seq",
+					    json_integer(sqlite3_column_int64(ps->st, 0)));
 		json_object_set_new_nocheck(o, "at", col_json_text(ps->st, 1));
 		json_object_set_new_nocheck(o, "actor", col_json_text(ps->st, 2));
 		json_object_set_new_nocheck(o, "action", col_json_text(ps->st, 3));
@@ -1795,8 +1973,7 @@ static int sq_journal_scan(kn_store *st, int (*cb)(void *ctx, const kn_jentry *e
 		e.rec_id = sqlite3_column_int64(q, 4);
 		cpy(e.action, sizeof e.action, col_text(q, 5));
 		e.changes = (char *)col_text(q, 6);
-		e.reason = sqlite3_column_type(q, 7) == SQLITE_NULL ? NULL
-								    : (char *)col_text(q, 7);
+		e.reason = sqlite3_column_type(q, 7) == SQLITE_NULL ? NULL : (char *)col_text(q, 7);
 		cpy(e.digest, sizeof e.digest, col_text(q, 8));
 		cpy(e.prev, sizeof e.prev, col_text(q, 9));
 		cpy(e.hash, sizeof e.hash, col_text(q, 10));
@@ -1875,8 +2052,8 @@ static void bind_fmt(sqlite3_stmt *q, const char *fmt, va_list ap)
 
 /* Run one write statement with parameters per bind_fmt. *changes and *id
  * (either may be NULL) get the rows changed and the new rowid. */
-static int write_fmt(kn_store *st, const char *sql, const char *what, int *changes,
-		     int64_t *id, kn_error *err, const char *fmt, ...)
+static int write_fmt(kn_store *st, const char *sql, const char *what, int *changes, int64_t *id,
+		     kn_error *err, const char *fmt, ...)
 {
 	sq_store *s = S(st);
 	sq_conn *c = NULL;
@@ -1908,8 +2085,8 @@ static int write_fmt(kn_store *st, const char *sql, const char *what, int *chang
 static int sq_rel_delete(kn_store *st, int64_t id, kn_error *err)
 {
 	int n = 0;
-	int r = write_fmt(st, "DELETE FROM relations WHERE id=?", "relation", &n, NULL, err, "I",
-			  id);
+	int r =
+	    write_fmt(st, "DELETE FROM relations WHERE id=?", "relation", &n, NULL, err, "I", id);
 	if (!r && !n)
 		r = kn_fail(err, KN_ENOTFOUND, "", "relation %lld not found", (long long)id);
 	return r;
@@ -1935,14 +2112,13 @@ static int sq_user_insert(kn_store *st, kn_user *u, kn_error *err)
 	return r;
 }
 
-static int sq_user_get(kn_store *st, const char *name, int64_t id, kn_user *out,
-		       kn_error *err)
+static int sq_user_get(kn_store *st, const char *name, int64_t id, kn_user *out, kn_error *err)
 {
 	if (name)
 		return user_query(st, "SELECT " USER_COLS " FROM users u WHERE u.name=?", name, 0,
 				  false, out, NULL, "no such user", err);
-	return user_query(st, "SELECT " USER_COLS " FROM users u WHERE u.id=?", NULL, id, true,
-			  out, NULL, "no such user", err);
+	return user_query(st, "SELECT " USER_COLS " FROM users u WHERE u.id=?", NULL, id, true, out,
+			  NULL, "no such user", err);
 }
 
 static int sq_user_set_login(kn_store *st, int64_t uid, int failures, int64_t locked_until,
@@ -1961,9 +2137,9 @@ static int sq_token_insert(kn_store *st, int64_t uid, const char *hash, const ch
 {
 	if (!hash || !created_at)
 		return kn_fail(err, KN_EINVAL, "", "token without hash or date");
-	int r = write_fmt(st,
-			  "INSERT INTO tokens(user_id, hash, label, created_at) VALUES(?,?,?,?)",
-			  "token", NULL, NULL, err, "Iszs", uid, hash, label, created_at);
+	int r =
+	    write_fmt(st, "INSERT INTO tokens(user_id, hash, label, created_at) VALUES(?,?,?,?)",
+		      "token", NULL, NULL, err, "Iszs", uid, hash, label, created_at);
 	if (r == KN_ENOTFOUND)
 		r = kn_fail(err, KN_ENOTFOUND, "", "no such user");
 	return r;
@@ -2034,37 +2210,37 @@ static int sq_meta_set(kn_store *st, const char *key, const char *val, kn_error 
 }
 
 const kn_store_ops kn_store_sqlite = {
-	.name = "sqlite",
-	.open = sq_open,
-	.close = sq_close,
-	.migrate = sq_migrate,
-	.begin = sq_begin,
-	.commit = sq_commit,
-	.rollback = sq_rollback,
-	.rec_next_number = sq_rec_next_number,
-	.rec_insert = sq_rec_insert,
-	.rec_update = sq_rec_update,
-	.rec_get = sq_rec_get,
-	.rec_get_key = sq_rec_get_key,
-	.rec_list = sq_rec_list,
-	.rec_scan = sq_rec_scan,
-	.comment_insert = sq_comment_insert,
-	.comment_list = sq_comment_list,
-	.rel_insert = sq_rel_insert,
-	.rel_delete = sq_rel_delete,
-	.rel_list = sq_rel_list,
-	.journal_head = sq_journal_head,
-	.journal_insert = sq_journal_insert,
-	.journal_list = sq_journal_list,
-	.journal_scan = sq_journal_scan,
-	.user_insert = sq_user_insert,
-	.user_get = sq_user_get,
-	.user_set_login = sq_user_set_login,
-	.token_insert = sq_token_insert,
-	.token_lookup = sq_token_lookup,
-	.session_insert = sq_session_insert,
-	.session_lookup = sq_session_lookup,
-	.session_delete = sq_session_delete,
-	.meta_get = sq_meta_get,
-	.meta_set = sq_meta_set,
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .migrate = sq_migrate,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .rec_next_number = sq_rec_next_number,
+    .rec_insert = sq_rec_insert,
+    .rec_update = sq_rec_update,
+    .rec_get = sq_rec_get,
+    .rec_get_key = sq_rec_get_key,
+    .rec_list = sq_rec_list,
+    .rec_scan = sq_rec_scan,
+    .comment_insert = sq_comment_insert,
+    .comment_list = sq_comment_list,
+    .rel_insert = sq_rel_insert,
+    .rel_delete = sq_rel_delete,
+    .rel_list = sq_rel_list,
+    .journal_head = sq_journal_head,
+    .journal_insert = sq_journal_insert,
+    .journal_list = sq_journal_list,
+    .journal_scan = sq_journal_scan,
+    .user_insert = sq_user_insert,
+    .user_get = sq_user_get,
+    .user_set_login = sq_user_set_login,
+    .token_insert = sq_token_insert,
+    .token_lookup = sq_token_lookup,
+    .session_insert = sq_session_insert,
+    .session_lookup = sq_session_lookup,
+    .session_delete = sq_session_delete,
+    .meta_get = sq_meta_get,
+    .meta_set = sq_meta_set,
 };

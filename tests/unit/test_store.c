@@ -18,18 +18,18 @@
 
 /* ticket: every kind, "code" is the key, "group" is an SQL keyword. */
 static kn_field ticket_fields[] = {
-	{.name = "title", .kind = KN_TEXT},
-	{.name = "body", .kind = KN_LONGTEXT},
-	{.name = "impact", .kind = KN_INTEGER},
-	{.name = "urgent", .kind = KN_BOOLEAN},
-	{.name = "category", .kind = KN_ENUM},
-	{.name = "due", .kind = KN_DATE},
-	{.name = "closed_at", .kind = KN_DATETIME},
-	{.name = "group", .kind = KN_REF},
-	{.name = "code", .kind = KN_TEXT, .key = true},
-	/* v2 adds: */
-	{.name = "extra", .kind = KN_TEXT},
-	{.name = "score", .kind = KN_INTEGER},
+    {.name = "title", .kind = KN_TEXT},
+    {.name = "body", .kind = KN_LONGTEXT},
+    {.name = "impact", .kind = KN_INTEGER},
+    {.name = "urgent", .kind = KN_BOOLEAN},
+    {.name = "category", .kind = KN_ENUM},
+    {.name = "due", .kind = KN_DATE},
+    {.name = "closed_at", .kind = KN_DATETIME},
+    {.name = "group", .kind = KN_REF},
+    {.name = "code", .kind = KN_TEXT, .key = true},
+    /* v2 adds: */
+    {.name = "extra", .kind = KN_TEXT},
+    {.name = "score", .kind = KN_INTEGER},
 };
 #define TICKET_V1 9
 #define TICKET_V2 11
@@ -39,7 +39,7 @@ static char *ix_b[] = {"group", "updated_at", NULL};
 static char **ticket_ix[] = {ix_a, ix_b};
 
 static kn_field note_fields[] = {
-	{.name = "text", .kind = KN_TEXT},
+    {.name = "text", .kind = KN_TEXT},
 };
 
 static kn_type types_v1[2], types_v2[2];
@@ -176,10 +176,11 @@ TEST(store_migrate_creates_tables)
 	kn_store *st = fresh(&p);
 	kn_error err = {0};
 	const char *tables[] = {"rec_ticket", "rec_note", "counters", "comments", "relations",
-				"journal", "users", "tokens", "sessions", "meta"};
+				"journal",    "users",	  "tokens",   "sessions", "meta"};
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
 		char *q = kn_xasprintf("SELECT count(*) FROM sqlite_master WHERE type='table'"
-				       " AND name='%s'", tables[i]);
+				       " AND name='%s'",
+				       tables[i]);
 		CHECK(count_sql(p, q) == 1);
 		free(q);
 	}
@@ -284,9 +285,9 @@ TEST(store_insert_get)
 	CHECK(st->ops->rec_get_key(st, TICKET, "nope", &a, &err) == KN_ENOTFOUND);
 
 	/* a type without a key field: the key is the number */
-	r = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:s}", "number", "NT-1", "version", 1,
-		      "state", "open", "created_at", "x", "updated_at", "x", "created_by", "a",
-		      "updated_by", "a", "text", "hello");
+	r = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:s}", "number", "NT-1", "version", 1, "state",
+		      "open", "created_at", "x", "updated_at", "x", "created_by", "a", "updated_by",
+		      "a", "text", "hello");
 	int64_t nid = insert(st, NOTE, r);
 	REQUIRE(nid > 0);
 	REQUIRE(st->ops->rec_get_key(st, NOTE, "NT-1", &a, &err) == 0);
@@ -300,8 +301,19 @@ TEST(store_insert_get)
 	CHECK(st->ops->rec_insert(st, TICKET, r, &id, &err) == KN_EINVAL);
 	CHECK_STR(err.field, "impact");
 	json_object_del(r, "impact");
-	json_object_del(r, "state");
+	json_object_set_new(r, "nosuch", json_true());
 	CHECK(st->ops->rec_insert(st, TICKET, r, &id, &err) == KN_EINVAL);
+	CHECK_STR(err.field, "nosuch");
+	json_object_del(r, "nosuch");
+	/* "id" and "type" (as rec_get returns them) are ignored */
+	json_object_set_new(r, "id", json_integer(999));
+	json_object_set_new(r, "type", json_string("ticket"));
+	int64_t id3 = 0;
+	CHECK(st->ops->rec_insert(st, TICKET, r, &id3, &err) == 0 && id3 != 999 && id3 > 0);
+	json_object_del(r, "state");
+	json_object_set_new(r, "number", json_string("TK-000004"));
+	CHECK(st->ops->rec_insert(st, TICKET, r, &id, &err) == KN_EINVAL);
+	CHECK_STR(err.field, "state");
 	json_decref(r);
 	st->ops->close(st);
 }
@@ -349,7 +361,17 @@ TEST(store_update_version)
 	CHECK_STR(err.field, "nosuch");
 	json_t *idset = json_pack("{s:i}", "id", 5);
 	CHECK(st->ops->rec_update(st, TICKET, id, 3, idset, &err) == KN_EINVAL);
+	CHECK_STR(err.field, "id");
 	json_decref(idset);
+	json_t *tyset = json_pack("{s:s}", "type", "ticket");
+	CHECK(st->ops->rec_update(st, TICKET, id, 3, tyset, &err) == KN_EINVAL);
+	json_decref(tyset);
+	/* an empty set only checks the version */
+	json_t *empty = json_object();
+	CHECK(st->ops->rec_update(st, TICKET, id, 3, empty, &err) == 0);
+	CHECK(st->ops->rec_update(st, TICKET, id, 2, empty, &err) == KN_ECONFLICT);
+	CHECK(st->ops->rec_update(st, TICKET, id + 50, 3, empty, &err) == KN_ENOTFOUND);
+	json_decref(empty);
 	json_decref(nul);
 	json_decref(set);
 	st->ops->close(st);
@@ -384,7 +406,13 @@ TEST(store_unique_key)
 	int64_t id5 = insert(st, TICKET, r);
 	json_t *set = json_pack("{s:s,s:i}", "code", "K1", "version", 2);
 	CHECK(st->ops->rec_update(st, TICKET, id5, 1, set, &err) == KN_ECONFLICT);
+	CHECK_STR(err.field, "code");
 	json_decref(set);
+	json_t *got = NULL;
+	REQUIRE(st->ops->rec_get(st, TICKET, id5, NULL, &got, &err) == 0);
+	CHECK_STR(json_string_value(json_object_get(got, "code")), "K5");
+	CHECK(json_integer_value(json_object_get(got, "version")) == 1);
+	json_decref(got);
 	st->ops->close(st);
 }
 
@@ -470,7 +498,8 @@ static int list_ids(kn_store *st, const kn_query *q, int64_t *ids, int max, int6
 	int n = 0;
 	size_t i;
 	json_t *it;
-	json_array_foreach(items, i, it) {
+	json_array_foreach(items, i, it)
+	{
 		if (n < max)
 			ids[n] = json_integer_value(json_object_get(it, "id"));
 		n++;
@@ -519,8 +548,8 @@ static int cmp_rows(const void *pa, const void *pb)
 }
 
 /* Expected ids: rows matching pred (NULL = all) sorted by sorts. */
-static int expected(json_t *rows, bool (*pred)(const json_t *), const kn_sort *sorts,
-		    size_t ns, int64_t *ids)
+static int expected(json_t *rows, bool (*pred)(const json_t *), const kn_sort *sorts, size_t ns,
+		    int64_t *ids)
 {
 	const json_t *v[NROWS + 8];
 	int n = 0;
@@ -535,8 +564,14 @@ static int expected(json_t *rows, bool (*pred)(const json_t *), const kn_sort *s
 	return n;
 }
 
-static bool p_impact2(const json_t *r) { return json_integer_value(json_object_get(r, "impact")) == 2; }
-static bool p_impact_ne2(const json_t *r) { return !p_impact2(r); }
+static bool p_impact2(const json_t *r)
+{
+	return json_integer_value(json_object_get(r, "impact")) == 2;
+}
+static bool p_impact_ne2(const json_t *r)
+{
+	return !p_impact2(r);
+}
 static bool p_cat_in(const json_t *r)
 {
 	const char *c = json_string_value(json_object_get(r, "category"));
@@ -546,8 +581,14 @@ static bool p_cat_in_or_null(const json_t *r)
 {
 	return p_cat_in(r) || json_is_null(json_object_get(r, "category"));
 }
-static bool p_cat_nin(const json_t *r) { return !p_cat_in(r); }
-static bool p_cat_nin_notnull(const json_t *r) { return !p_cat_in_or_null(r); }
+static bool p_cat_nin(const json_t *r)
+{
+	return !p_cat_in(r);
+}
+static bool p_cat_nin_notnull(const json_t *r)
+{
+	return !p_cat_in_or_null(r);
+}
 static bool p_cat_ne_hw(const json_t *r)
 {
 	const char *c = json_string_value(json_object_get(r, "category"));
@@ -558,9 +599,18 @@ static bool p_printer(const json_t *r)
 	const char *t = json_string_value(json_object_get(r, "title"));
 	return t && strcasestr(t, "printer");
 }
-static bool p_due_null(const json_t *r) { return json_is_null(json_object_get(r, "due")); }
-static bool p_due_notnull(const json_t *r) { return !p_due_null(r); }
-static bool p_urgent(const json_t *r) { return json_is_true(json_object_get(r, "urgent")); }
+static bool p_due_null(const json_t *r)
+{
+	return json_is_null(json_object_get(r, "due"));
+}
+static bool p_due_notnull(const json_t *r)
+{
+	return !p_due_null(r);
+}
+static bool p_urgent(const json_t *r)
+{
+	return json_is_true(json_object_get(r, "urgent"));
+}
 static bool p_new_imp_gte2(const json_t *r)
 {
 	return !strcmp(json_string_value(json_object_get(r, "state")), "new") &&
@@ -593,25 +643,29 @@ TEST(store_list_conds)
 		const char *vals;
 		bool (*pred)(const json_t *);
 	} cases[] = {
-		{"impact", KN_OP_EQ, "[2]", p_impact2},
-		{"impact", KN_OP_NE, "[2]", p_impact_ne2},
-		{"category", KN_OP_IN, "[\"hardware\",\"network\"]", p_cat_in},
-		{"category", KN_OP_EQ, "[\"hardware\",\"network\"]", p_cat_in},
-		{"category", KN_OP_IN, "[\"hardware\",null,\"network\"]", p_cat_in_or_null},
-		{"category", KN_OP_NIN, "[\"hardware\",\"network\"]", p_cat_nin},
-		{"category", KN_OP_NIN, "[\"hardware\",\"network\",null]", p_cat_nin_notnull},
-		{"title", KN_OP_CONTAINS, "[\"PrInTeR\"]", p_printer},
-		{"due", KN_OP_NULL, "[]", p_due_null},
-		{"due", KN_OP_NOTNULL, "[]", p_due_notnull},
-		{"due", KN_OP_LT, "[\"2026-03-03\"]", p_due_lt},
-		{"urgent", KN_OP_EQ, "[true]", p_urgent},
-		{"category", KN_OP_IN, "[]", NULL},
+	    {"impact", KN_OP_EQ, "[2]", p_impact2},
+	    {"impact", KN_OP_NE, "[2]", p_impact_ne2},
+	    {"category", KN_OP_IN, "[\"hardware\",\"network\"]", p_cat_in},
+	    {"category", KN_OP_EQ, "[\"hardware\",\"network\"]", p_cat_in},
+	    {"category", KN_OP_IN, "[\"hardware\",null,\"network\"]", p_cat_in_or_null},
+	    {"category", KN_OP_NIN, "[\"hardware\",\"network\"]", p_cat_nin},
+	    {"category", KN_OP_NIN, "[\"hardware\",\"network\",null]", p_cat_nin_notnull},
+	    {"title", KN_OP_CONTAINS, "[\"PrInTeR\"]", p_printer},
+	    {"due", KN_OP_NULL, "[]", p_due_null},
+	    {"due", KN_OP_NOTNULL, "[]", p_due_notnull},
+	    {"due", KN_OP_LT, "[\"2026-03-03\"]", p_due_lt},
+	    {"urgent", KN_OP_EQ, "[true]", p_urgent},
+	    {"category", KN_OP_IN, "[]", NULL},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		json_t *vals = json_loads(cases[i].vals, 0, NULL);
 		kn_cond c = {cases[i].attr, cases[i].op, vals};
-		kn_query q = {.conds = &c, .nconds = 1, .sorts = &byid, .nsorts = 1,
-			      .limit = 1000, .want_total = true};
+		kn_query q = {.conds = &c,
+			      .nconds = 1,
+			      .sorts = &byid,
+			      .nsorts = 1,
+			      .limit = 1000,
+			      .want_total = true};
 		int n = list_ids(st, &q, got, NROWS + 8, &total);
 		int m = cases[i].pred ? expected(rows, cases[i].pred, &byid, 1, want) : 0;
 		if (n != m || !same(got, want, n) || total != m) {
@@ -626,7 +680,11 @@ TEST(store_list_conds)
 	/* two conditions: state = new AND impact >= 2 */
 	json_t *v1 = json_pack("[s]", "new"), *v2 = json_pack("[i]", 2);
 	kn_cond cs[] = {{"state", KN_OP_EQ, v1}, {"impact", KN_OP_GTE, v2}};
-	kn_query q = {.conds = cs, .nconds = 2, .sorts = &byid, .nsorts = 1, .limit = 1000,
+	kn_query q = {.conds = cs,
+		      .nconds = 2,
+		      .sorts = &byid,
+		      .nsorts = 1,
+		      .limit = 1000,
 		      .want_total = true};
 	int n = list_ids(st, &q, got, NROWS + 8, &total);
 	int m = expected(rows, p_new_imp_gte2, &byid, 1, want);
@@ -654,8 +712,8 @@ static void walk(kn_store *st, json_t *rows, const kn_cond *conds, size_t nconds
 	int64_t want[NROWS + 8], got[NROWS + 8];
 	int m = expected(rows, pred, sorts, ns, want);
 	/* one page with everything: the ORDER BY itself */
-	kn_query q = {.conds = conds, .nconds = nconds, .sorts = sorts, .nsorts = ns,
-		      .limit = 1000};
+	kn_query q = {
+	    .conds = conds, .nconds = nconds, .sorts = sorts, .nsorts = ns, .limit = 1000};
 	int n = list_ids(st, &q, got, NROWS + 8, NULL);
 	CHECK(n == m && same(got, want, m));
 	/* keyset pages */
@@ -675,7 +733,8 @@ static void walk(kn_store *st, json_t *rows, const kn_cond *conds, size_t nconds
 		after = NULL;
 		size_t k = json_array_size(items);
 		for (size_t i = 0; i < k; i++) {
-			int64_t id = json_integer_value(json_object_get(json_array_get(items, i), "id"));
+			int64_t id =
+			    json_integer_value(json_object_get(json_array_get(items, i), "id"));
 			if (seen >= m || want[seen] != id) {
 				printf("  walk: row %d is %lld, want %lld\n", seen, (long long)id,
 				       seen < m ? (long long)want[seen] : -1LL);
@@ -764,6 +823,19 @@ TEST(store_list_keyset)
 	kn_sort s[3] = {{"impact", true}, {"due", false}, {"id", false}};
 	walk(st, rows, &c, 1, p_cat_ne_hw, s, 3, 4);
 	json_decref(v);
+	/* cursor values of another JSON type than the column's are converted */
+	{
+		kn_sort s2[2] = {{"impact", false}, {"id", false}};
+		int64_t a[NROWS + 8], b[NROWS + 8];
+		json_t *c1 = json_pack("[i,i]", 2, 10), *c2 = json_pack("[s,s]", "2", "10");
+		kn_query q1 = {.sorts = s2, .nsorts = 2, .after = c1, .limit = 100};
+		kn_query q2 = {.sorts = s2, .nsorts = 2, .after = c2, .limit = 100};
+		int n1 = list_ids(st, &q1, a, NROWS + 8, NULL);
+		int n2 = list_ids(st, &q2, b, NROWS + 8, NULL);
+		CHECK(n1 > 0 && n1 < NROWS && n1 == n2 && same(a, b, n1));
+		json_decref(c1);
+		json_decref(c2);
+	}
 	/* a cursor that does not match the sort */
 	json_t *after = json_pack("[i]", 1);
 	kn_query q = {.sorts = s, .nsorts = 3, .after = after, .limit = 5};
@@ -861,9 +933,9 @@ TEST(store_comments)
 		CHECK(st->ops->comment_insert(st, c, &id, &err) == 0 && id == i + 1);
 		json_decref(c);
 	}
-	json_t *other = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s}", "type", "ticket", "rec_id", 2,
-				  "kind", "comment", "body", "elsewhere", "author", "bob",
-				  "created_at", "x");
+	json_t *other =
+	    json_pack("{s:s,s:i,s:s,s:s,s:s,s:s}", "type", "ticket", "rec_id", 2, "kind", "comment",
+		      "body", "elsewhere", "author", "bob", "created_at", "x");
 	CHECK(st->ops->comment_insert(st, other, &id, &err) == 0);
 	json_object_del(other, "body");
 	CHECK(st->ops->comment_insert(st, other, &id, &err) == KN_EINVAL);
@@ -1032,8 +1104,9 @@ TEST(store_journal)
 	CHECK_STR(json_string_value(json_object_get(j0, "actor")), "alice");
 	CHECK(json_is_null(json_object_get(j0, "reason")));
 	CHECK(json_is_object(json_object_get(j0, "changes")));
-	CHECK_STR(json_string_value(json_array_get(json_object_get(json_object_get(j0, "changes"),
-								   "title"), 1)), "a");
+	CHECK_STR(json_string_value(
+		      json_array_get(json_object_get(json_object_get(j0, "changes"), "title"), 1)),
+		  "a");
 	CHECK_STR(json_string_value(json_object_get(j1, "reason")), "because");
 	CHECK_STR(json_string_value(json_object_get(j1, "at")), "2026-01-01T00:00:02.000Z");
 	CHECK(json_object_size(j1) == 6);
@@ -1185,8 +1258,8 @@ TEST(store_rollback)
 	st->ops->rollback(st);
 
 	CHECK(st->ops->rec_get(st, TICKET, 0, "TK-000001", &got, &err) == KN_ENOTFOUND);
-	const char *tables[] = {"rec_ticket", "counters", "comments", "relations", "journal",
-				"users", "meta"};
+	const char *tables[] = {"rec_ticket", "counters", "comments", "relations",
+				"journal",    "users",	  "meta"};
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
 		char *q = kn_xasprintf("SELECT count(*) FROM %s", tables[i]);
 		CHECK(count_sql(p, q) == 0);
@@ -1279,6 +1352,35 @@ TEST(store_threads)
 	kn_error err = {0};
 	CHECK(st->ops->journal_scan(st, jscan_cb, &js, &err) == 0);
 	CHECK(js.n == total && js.last == total && js.ok);
+	st->ops->close(st);
+	free(p);
+}
+
+/* A table of some size whose indexes have no planner statistics is
+ * analysed by migrate. */
+TEST(store_analyze)
+{
+	char *p;
+	kn_store *st = fresh(&p);
+	kn_error err = {0};
+	REQUIRE(st->ops->begin(st, true, &err) == 0);
+	for (int i = 1; i <= 1200; i++) {
+		char num[32];
+		snprintf(num, sizeof num, "NT-%d", i);
+		json_t *r = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s}", "number", num, "version", 1,
+				      "state", "open", "created_at", "x", "updated_at", "x",
+				      "created_by", "a", "updated_by", "a");
+		if (insert(st, NOTE, r) <= 0) {
+			CHECK(0);
+			break;
+		}
+	}
+	REQUIRE(st->ops->commit(st, &err) == 0);
+	CHECK(count_sql(p, "SELECT count(*) FROM sqlite_master WHERE name='sqlite_stat1'") == 0);
+	REQUIRE(st->ops->migrate(st, &schema_v1, &err) == 0);
+	CHECK(count_sql(p, "SELECT count(*) FROM sqlite_stat1 WHERE tbl='rec_note'") == 1);
+	CHECK(count_sql(p, "SELECT count(*) FROM sqlite_stat1 WHERE tbl='rec_ticket'") == 0);
+	REQUIRE(st->ops->migrate(st, &schema_v1, &err) == 0);
 	st->ops->close(st);
 	free(p);
 }
