@@ -203,41 +203,37 @@ static char *new_password(const command *cmd, const char *name)
 
 /* ---- commands ------------------------------------------------------------ */
 
-static int cmd_init(const command *cmd, int argc, char **argv)
+/* Options of a command that takes only --data DIR: -1 when parsed, else the
+ * exit status to return. */
+static int data_only(const command *cmd, int argc, char **argv, const char **data)
 {
 	static const struct option lo[] = {
 		{"data", required_argument, NULL, 'd'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	const char *data = NULL;
 	int c;
 	while ((c = next_opt(cmd, argc, argv, ":d:h", lo)) != -1) {
 		if (c < 0)
 			return opt_exit(c);
 		if (c == 'd')
-			data = optarg;
+			*data = optarg;
 	}
 	if (optind < argc)
 		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!data)
+	if (!*data)
 		return usage_error(cmd, "--data DIR is required");
+	return -1;
+}
 
-	/* Never take over a folder that holds anything (the engine checks for
-	 * a database; this also protects unrelated files). */
-	DIR *d = opendir(data);
-	if (d) {
-		struct dirent *de;
-		bool empty = true;
-		while (empty && (de = readdir(d)))
-			empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
-		closedir(d);
-		if (!empty) {
-			errorf(cmd, "%s exists and is not empty; not overwriting it", data);
-			return 1;
-		}
-	}
-	kn_error err = {0};
+static int cmd_init(const command *cmd, int argc, char **argv)
+{
+	const char *data = NULL;
+	int rc0 = data_only(cmd, argc, argv, &data);
+	if (rc0 >= 0)
+		return rc0;
+
+	kn_error err = {0}; /* the engine refuses a folder that holds anything */
 	if (kn_engine_create(data, &err))
 		return engine_error(cmd, &err);
 	kn_engine *e;
@@ -430,23 +426,10 @@ static int cmd_token_create(const command *cmd, int argc, char **argv)
 
 static int cmd_audit_verify(const command *cmd, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"data", required_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	const char *data = NULL;
-	int c;
-	while ((c = next_opt(cmd, argc, argv, ":d:h", lo)) != -1) {
-		if (c < 0)
-			return opt_exit(c);
-		if (c == 'd')
-			data = optarg;
-	}
-	if (optind < argc)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!data)
-		return usage_error(cmd, "--data DIR is required");
+	int rc0 = data_only(cmd, argc, argv, &data);
+	if (rc0 >= 0)
+		return rc0;
 
 	kn_engine *e;
 	if (open_engine(cmd, data, &e))

@@ -199,6 +199,19 @@ static int fetch_for(kn_engine *e, const kn_user *u, const kn_type *t, const cha
 	return 0;
 }
 
+/* The id of record ref, when u may read it. */
+static int fetch_id(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		    int64_t *id, kn_error *err)
+{
+	json_t *rec;
+	int rc = fetch_for(e, u, t, ref, &rec, err);
+	if (rc)
+		return rc;
+	*id = json_integer_value(json_object_get(rec, "id"));
+	json_decref(rec);
+	return 0;
+}
+
 /* ---- values -------------------------------------------------------------- */
 
 /*
@@ -950,15 +963,13 @@ int kn_rec_comment(kn_engine *e, const kn_user *u, const kn_type *t, const char 
 int kn_rec_comments(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
 		    json_t **out, kn_error *err)
 {
-	json_t *rec;
-	int rc = fetch_for(e, u, t, ref, &rec, err);
+	int64_t id;
+	int rc = fetch_id(e, u, t, ref, &id, err);
 	if (rc)
 		return rc;
 	json_t *items = NULL;
 	bool wn = !u || role_in(u, t->can_work_note | KN_ROLE_AUDITOR);
-	rc = OPS(e)->comment_list(ST(e), t->name, json_integer_value(json_object_get(rec, "id")),
-				  wn, &items, err);
-	json_decref(rec);
+	rc = OPS(e)->comment_list(ST(e), t->name, id, wn, &items, err);
 	if (rc)
 		return rc;
 	*out = json_pack("{s:o}", "items", items);
@@ -968,14 +979,12 @@ int kn_rec_comments(kn_engine *e, const kn_user *u, const kn_type *t, const char
 int kn_rec_journal(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
 		   json_t **out, kn_error *err)
 {
-	json_t *rec;
-	int rc = fetch_for(e, u, t, ref, &rec, err);
+	int64_t id;
+	int rc = fetch_id(e, u, t, ref, &id, err);
 	if (rc)
 		return rc;
 	json_t *items = NULL;
-	rc = OPS(e)->journal_list(ST(e), t->name, json_integer_value(json_object_get(rec, "id")),
-				  &items, err);
-	json_decref(rec);
+	rc = OPS(e)->journal_list(ST(e), t->name, id, &items, err);
 	if (rc)
 		return rc;
 	bool wn = !u || role_in(u, t->can_work_note | KN_ROLE_AUDITOR);
@@ -1091,14 +1100,12 @@ int kn_rec_relate(kn_engine *e, const kn_user *u, const kn_type *t, const char *
 int kn_rec_relations(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
 		     json_t **out, kn_error *err)
 {
-	json_t *rec;
-	int rc = fetch_for(e, u, t, ref, &rec, err);
+	int64_t id;
+	int rc = fetch_id(e, u, t, ref, &id, err);
 	if (rc)
 		return rc;
 	json_t *items = NULL;
-	rc = OPS(e)->rel_list(ST(e), t->name, json_integer_value(json_object_get(rec, "id")),
-			      &items, err);
-	json_decref(rec);
+	rc = OPS(e)->rel_list(ST(e), t->name, id, &items, err);
 	if (rc)
 		return rc;
 	/* name both ends by number, and hide ends the user may not see */

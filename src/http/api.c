@@ -425,16 +425,24 @@ static void h_logout(ctx *c)
 
 /* ---- handlers: records -------------------------------------------------- */
 
+/* Answer an engine call: the problem for rc, else out with status (and its ETag). */
+static void done(ctx *c, int rc, kn_error *err, json_t *out, int status, bool etag)
+{
+	if (rc) {
+		fail(c, rc, err);
+		return;
+	}
+	if (etag)
+		set_etag(c, out);
+	reply(c, status, out);
+}
+
 static void h_list(ctx *c)
 {
 	json_t *out = NULL;
 	kn_error err = {0};
 	int rc = kn_rec_list(c->a->e, &c->user, c->t, c->rq->args, c->rq->nargs, &out, &err);
-	if (rc) {
-		fail(c, rc, &err);
-		return;
-	}
-	reply(c, 200, out);
+	done(c, rc, &err, out, 200, false);
 }
 
 static void h_create(ctx *c)
@@ -484,12 +492,7 @@ static void h_update(ctx *c)
 	json_t *out = NULL;
 	kn_error err = {0};
 	int rc = kn_rec_update(c->a->e, &c->user, c->t, c->ref, v, c->body, &out, &err);
-	if (rc) {
-		fail(c, rc, &err);
-		return;
-	}
-	set_etag(c, out);
-	reply(c, 200, out);
+	done(c, rc, &err, out, 200, true);
 }
 
 static void h_transition(ctx *c)
@@ -502,12 +505,7 @@ static void h_transition(ctx *c)
 	json_t *out = NULL;
 	kn_error err = {0};
 	int rc = kn_rec_transition(c->a->e, &c->user, c->t, c->ref, v, c->body, &out, &err);
-	if (rc) {
-		fail(c, rc, &err);
-		return;
-	}
-	set_etag(c, out);
-	reply(c, 200, out);
+	done(c, rc, &err, out, 200, true);
 }
 
 static void h_comment(ctx *c)
@@ -515,11 +513,7 @@ static void h_comment(ctx *c)
 	json_t *out = NULL;
 	kn_error err = {0};
 	int rc = kn_rec_comment(c->a->e, &c->user, c->t, c->ref, c->body, &out, &err);
-	if (rc) {
-		fail(c, rc, &err);
-		return;
-	}
-	reply(c, 201, out);
+	done(c, rc, &err, out, 201, false);
 }
 
 static void h_comments(ctx *c)
@@ -527,11 +521,7 @@ static void h_comments(ctx *c)
 	json_t *out = NULL;
 	kn_error err = {0};
 	int rc = kn_rec_comments(c->a->e, &c->user, c->t, c->ref, &out, &err);
-	if (rc) {
-		fail(c, rc, &err);
-		return;
-	}
-	reply(c, 200, out);
+	done(c, rc, &err, out, 200, false);
 }
 
 static void h_journal(ctx *c)
@@ -539,11 +529,7 @@ static void h_journal(ctx *c)
 	json_t *out = NULL;
 	kn_error err = {0};
 	int rc = kn_rec_journal(c->a->e, &c->user, c->t, c->ref, &out, &err);
-	if (rc) {
-		fail(c, rc, &err);
-		return;
-	}
-	reply(c, 200, out);
+	done(c, rc, &err, out, 200, false);
 }
 
 static void h_relate(ctx *c)
@@ -551,11 +537,7 @@ static void h_relate(ctx *c)
 	json_t *out = NULL;
 	kn_error err = {0};
 	int rc = kn_rec_relate(c->a->e, &c->user, c->t, c->ref, c->body, &out, &err);
-	if (rc) {
-		fail(c, rc, &err);
-		return;
-	}
-	reply(c, 201, out);
+	done(c, rc, &err, out, 201, false);
 }
 
 static void h_relations(ctx *c)
@@ -563,11 +545,7 @@ static void h_relations(ctx *c)
 	json_t *out = NULL;
 	kn_error err = {0};
 	int rc = kn_rec_relations(c->a->e, &c->user, c->t, c->ref, &out, &err);
-	if (rc) {
-		fail(c, rc, &err);
-		return;
-	}
-	reply(c, 200, out);
+	done(c, rc, &err, out, 200, false);
 }
 
 static void h_unrelate(ctx *c)
