@@ -24,7 +24,9 @@
  *       row and reading every column (as a server must to serialise them).
  *       Several SQL statements may be given separated by ";;" - each loop
  *       iteration runs them all (e.g. the page query and the count).
- *       The connection has kanri's settings (cache_size=-16384, temp_store=MEMORY).
+ *       The connection runs the PRAGMAs in env RAW_PRAGMAS (bench/run copies
+ *       kanri's from src/store/sqlite.c), else temp_store=MEMORY and
+ *       cache_size=-16384.
  *       Prints runs, mean, median, p99 and max in milliseconds.
  *
  * Build: cc -O2 -o raw_insert raw_insert.c -lsqlite3 -lpthread
@@ -332,8 +334,12 @@ static int cmd_query(const char *path, double secs, const char *sqltext, char **
 		     int nparams)
 {
 	sqlite3 *db = open_db(path, SQLITE_OPEN_READONLY);
-	/* The same per-connection settings as kanri's store (src/store/sqlite.c). */
-	exec(db, "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384");
+	/* The same per-connection settings as kanri's store (src/store/sqlite.c):
+	 * bench/run passes them in RAW_PRAGMAS. */
+	const char *pragmas = getenv("RAW_PRAGMAS");
+	exec(db, pragmas && *pragmas ? pragmas : "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384");
+	if (pragmas && *pragmas)
+		fprintf(stderr, "raw_insert: %s\n", pragmas);
 	sqlite3_stmt *sts[8];
 	int nst = 0;
 	char *copy = strdup(sqltext), *p = copy;
