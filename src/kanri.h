@@ -110,5 +110,9 @@ bool kn_utf8_valid(const char *s, size_t n);
 size_t kn_utf8_len(const char *s);
 /* Compact, key-sorted JSON dump (canonical form). Caller frees. */
 char *kn_json_canon(const json_t *j);
+/* Append j to b as compact JSON, members in insertion order: the fast path
+ * for responses (several times quicker than json_dumps on large lists).
+ * Returns 0 or KN_ETOOBIG when b's cap is reached. */
+int kn_json_write(kn_buf *b, const json_t *j);
 
 #endif

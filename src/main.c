@@ -539,7 +539,7 @@ static const command commands[] = {
 	 "  --data DIR          the data folder\n"
 	 "  --listen HOST:PORT  address to listen on ([ADDR]:PORT for IPv6; default the\n"
 	 "                      config key \"listen\", else " DEFAULT_LISTEN ")\n"
-	 "  --threads N         worker threads (default twice the number of CPUs)\n"
+	 "  --threads N         a fixed pool of N threads (default: a thread per connection)\n"
 	 "  --access-log        one line per request on stderr\n"},
 	{"user add", cmd_user_add, "--data DIR --name NAME --role ROLE [--org ORG]",
 	 "Add a user.",

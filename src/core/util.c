@@ -323,3 +323,93 @@ char *kn_json_canon(const json_t *j)
 		abort();
 	return s;
 }
+
+/* ---- fast JSON output ------------------------------------------------- */
+
+static int write_string(kn_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	int rc = kn_buf_add(b, "\"", 1);
+	size_t run = 0; /* bytes copied as they are, pending */
+	for (size_t i = 0; i < n && !rc; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			run++;
+			continue;
+		}
+		rc = kn_buf_add(b, s + i - run, run);
+		run = 0;
+		char esc[7] = {'\\', 0};
+		size_t el = 2;
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		default:
+			esc[1] = 'u', esc[2] = '0', esc[3] = '0';
+			esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
+			el = 6;
+		}
+		if (!rc)
+			rc = kn_buf_add(b, esc, el);
+	}
+	if (!rc)
+		rc = kn_buf_add(b, s + n - run, run);
+	return rc ? rc : kn_buf_add(b, "\"", 1);
+}
+
+int kn_json_write(kn_buf *b, const json_t *j)
+{
+	int rc = 0;
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: {
+		rc = kn_buf_add(b, "{", 1);
+		bool first = true;
+		const char *key;
+		json_t *v;
+		json_object_foreach((json_t *)j, key, v)
+		{
+			if (!first)
+				rc = rc ? rc : kn_buf_add(b, ",", 1);
+			first = false;
+			rc = rc ? rc : write_string(b, key, strlen(key));
+			rc = rc ? rc : kn_buf_add(b, ":", 1);
+			rc = rc ? rc : kn_json_write(b, v);
+		}
+		return rc ? rc : kn_buf_add(b, "}", 1);
+	}
+	case JSON_ARRAY: {
+		rc = kn_buf_add(b, "[", 1);
+		for (size_t i = 0; i < json_array_size(j) && !rc; i++) {
+			if (i)
+				rc = kn_buf_add(b, ",", 1);
+			rc = rc ? rc : kn_json_write(b, json_array_get(j, i));
+		}
+		return rc ? rc : kn_buf_add(b, "]", 1);
+	}
+	case JSON_STRING:
+		return write_string(b, json_string_value(j), json_string_length(j));
+	case JSON_INTEGER: {
+		char num[24];
+		int n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+		return kn_buf_add(b, num, (size_t)n);
+	}
+	case JSON_REAL: {
+		char *s = json_dumps(j, JSON_ENCODE_ANY);
+		rc = kn_buf_adds(b, s ? s : "null");
+		free(s);
+		return rc;
+	}
+	case JSON_TRUE:
+		return kn_buf_add(b, "true", 4);
+	case JSON_FALSE:
+		return kn_buf_add(b, "false", 5);
+	case JSON_NULL:
+		return kn_buf_add(b, "null", 4);
+	}
+	return kn_buf_add(b, "null", 4);
+}

@@ -108,13 +108,12 @@ static void resp_json(kn_http_resp *rs, int status, json_t *j, const char *type)
 	rs->status = status;
 	if (!j)
 		return;
-	rs->body = json_dumps(j, JSON_COMPACT);
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	kn_json_write(&b, j);
 	json_decref(j);
-	if (!rs->body) {
-		fputs("kanri: out of memory\n", stderr);
-		abort();
-	}
-	rs->len = strlen(rs->body);
+	rs->body = b.data;
+	rs->len = b.len;
 	rs->type = type;
 }
 

@@ -4,8 +4,8 @@
  *
  * server.c owns the sockets, threads, request bodies and signals; api.c
  * (see api.h) turns one complete request into one response. The engine
- * functions it calls are thread-safe, so requests run in parallel on the
- * threads of the pool.
+ * functions it calls are thread-safe, so requests run in parallel: on a
+ * thread per connection by default, or on a fixed pool of threads.
  */
 #ifndef KN_HTTP_H
 #define KN_HTTP_H
@@ -15,7 +15,7 @@
 #define KN_HTTP_BODY_LIMIT_DEFAULT (1024 * 1024)
 
 typedef struct kn_http_opts {
-	int threads;       /* thread pool size; 0 = config "threads", else 2 * CPUs (at least 2) */
+	int threads;       /* thread pool size; 0 = config "threads", else a thread per connection */
 	size_t body_limit; /* bytes; 0 = config "body_limit", else 1 MiB */
 	int timeout;       /* idle connection timeout in seconds; 0 = 60 */
 	bool access_log;   /* one line per request on stderr */

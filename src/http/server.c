@@ -310,11 +310,11 @@ int kn_http_serve(kn_engine *e, const char *listen, const kn_http_opts *o, kn_er
 	if (threads <= 0 && json_is_integer(ct) && json_integer_value(ct) > 0 &&
 	    json_integer_value(ct) <= 1024)
 		threads = (int)json_integer_value(ct);
-	if (threads <= 0) {
-		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		threads = ncpu > 0 ? (int)(2 * ncpu) : 2;
-	}
-	if (threads < 2)
+	/* No pool size given: a thread per connection, so that the kernel
+	 * spreads the work over the cores (a fixed pool of epoll threads lets
+	 * one thread take every busy keep-alive connection). */
+	bool per_conn = threads <= 0;
+	if (!per_conn && threads < 2)
 		threads = 2;
 	if (threads > 1024)
 		threads = 1024;
@@ -335,8 +335,12 @@ int kn_http_serve(kn_engine *e, const char *listen, const kn_http_opts *o, kn_er
 	signal(SIGPIPE, SIG_IGN);
 
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-	flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL
-									 : MHD_USE_POLL;
+	if (per_conn)
+		flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+	else if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+		flags |= MHD_USE_EPOLL;
+	else
+		flags |= MHD_USE_POLL;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 
@@ -345,7 +349,8 @@ int kn_http_serve(kn_engine *e, const char *listen, const kn_http_opts *o, kn_er
 	struct MHD_Daemon *d = MHD_start_daemon(
 		flags, port, NULL, NULL, on_request, &s,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(per_conn ? 0 : threads),
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)(o->timeout > 0 ? o->timeout : 60),
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,

@@ -71,6 +71,7 @@ typedef struct sq_conn {
 	sqlite3 *db;
 	sq_store *store;
 	struct sq_conn *next, *prev;
+	struct sq_conn *idle_next; /* in sq_store.idle while no thread owns it */
 	sq_stmt **slots; /* open addressing; cap is 0 or a power of two */
 	size_t cap, n;
 	bool in_tx, write;
@@ -102,9 +103,15 @@ struct sq_store {
 	pthread_key_t key;
 	pthread_mutex_t lock;  /* conns and types */
 	pthread_mutex_t wlock; /* the one writer of this process */
-	sq_conn *conns;
+	sq_conn *conns; /* every connection, owned by a thread or idle */
+	sq_conn *idle;  /* connections whose thread ended, kept for the next thread */
+	size_t nidle;
 	sq_type *types;
 };
+
+/* Idle connections kept for reuse: a server that starts a thread per HTTP
+ * connection then keeps its prepared statements and page cache warm. */
+#define SQ_MAX_IDLE 16
 
 /* clang-format off */
 static const struct {
@@ -320,8 +327,9 @@ static void conn_unlink(sq_store *s, sq_conn *c)
 		c->next->prev = c->prev;
 }
 
-/* Thread-exit destructor: a thread that ends closes its own connection
- * (rolling back and releasing the writer lock if it forgot to). */
+/* Thread-exit destructor: a thread that ends hands its connection back
+ * (rolling back and releasing the writer lock if it forgot to); beyond
+ * SQ_MAX_IDLE idle connections it is closed. */
 static void conn_thread_exit(void *p)
 {
 	sq_conn *c = p;
@@ -330,11 +338,20 @@ static void conn_thread_exit(void *p)
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 		if (c->write)
 			pthread_mutex_unlock(&s->wlock);
+		c->in_tx = c->write = false;
 	}
 	pthread_mutex_lock(&s->lock);
-	conn_unlink(s, c);
+	if (s->nidle < SQ_MAX_IDLE) {
+		c->idle_next = s->idle;
+		s->idle = c;
+		s->nidle++;
+		c = NULL;
+	} else {
+		conn_unlink(s, c);
+	}
 	pthread_mutex_unlock(&s->lock);
-	conn_free(c);
+	if (c)
+		conn_free(c);
 }
 
 static int conn_open(sq_store *s, sq_conn **out, kn_error *err)
@@ -349,8 +366,7 @@ static int conn_open(sq_store *s, sq_conn **out, kn_error *err)
 				  "PRAGMA synchronous=FULL;"
 				  "PRAGMA foreign_keys=ON;"
 				  "PRAGMA temp_store=MEMORY;"
-				  "PRAGMA cache_size=-8192;"
-				  "PRAGMA mmap_size=2147483648",
+				  "PRAGMA cache_size=-8192",
 				  NULL, NULL, NULL);
 	}
 	if (rc != SQLITE_OK) {
@@ -372,6 +388,23 @@ static int conn_get(sq_store *s, sq_conn **out, kn_error *err)
 {
 	sq_conn *c = pthread_getspecific(s->key);
 	if (!c) {
+		pthread_mutex_lock(&s->lock);
+		c = s->idle;
+		if (c) {
+			s->idle = c->idle_next;
+			s->nidle--;
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (c && pthread_setspecific(s->key, c) == 0) {
+			*out = c;
+			return 0;
+		}
+		if (c) { /* could not adopt it: close it */
+			pthread_mutex_lock(&s->lock);
+			conn_unlink(s, c);
+			pthread_mutex_unlock(&s->lock);
+			conn_free(c);
+		}
 		int r = conn_open(s, &c, err);
 		if (r)
 			return r;

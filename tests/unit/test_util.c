@@ -88,3 +88,25 @@ TEST(util_error_table)
 	CHECK_STR(e.field, "impact");
 	CHECK_STR(e.detail, "impact must be 3");
 }
+
+TEST(util_json_write_matches_jansson)
+{
+	json_t *j = json_pack("{s:s,s:s,s:I,s:b,s:n,s:[s,i,{}],s:s}", "ja", "サーバ停止 \"引用\"",
+			      "ctl", "a\nb\tc\\d\x01\x1f/<script>", "big", (json_int_t)-9007199254740993LL,
+			      "ok", 1, "none", "arr", "x", 3, "emoji", "\xf0\x9f\x98\x80");
+	REQUIRE(j);
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	REQUIRE(kn_json_write(&b, j) == 0);
+	char *ref = json_dumps(j, JSON_COMPACT);
+	CHECK_STR(b.data, ref);
+	json_t *back = json_loads(b.data, 0, NULL);
+	CHECK(back && json_equal(back, j));
+	json_decref(back);
+	free(ref);
+	kn_buf_release(&b);
+	kn_buf_init(&b, 8);
+	CHECK(kn_json_write(&b, j) == KN_ETOOBIG);
+	kn_buf_release(&b);
+	json_decref(j);
+}
