@@ -328,7 +328,7 @@ char *kn_json_canon(const json_t *j)
 
 static int write_string(kn_buf *b, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
+	static const char hex[] = "0123456789ABCDEF";
 	int rc = kn_buf_add(b, "\"", 1);
 	size_t run = 0; /* bytes copied as they are, pending */
 	for (size_t i = 0; i < n && !rc; i++) {
