@@ -1198,7 +1198,7 @@ static int attr_lookup(const kn_type *t, const kn_user *u, const char *name,
 		return 0;
 	if (kn_is_system_attr(name))
 		return 0;
-	return kn_fail(err, KN_EINVAL, name, "%s has no field '%s' to filter or sort by", t->name,
+	return kn_fail(err, KN_EINVAL, name, "%s has no field '%s' to filter, sort or return", t->name,
 		       name);
 }
 
@@ -1257,7 +1257,19 @@ typedef struct listq {
 	int limit;
 	bool total;
 	json_t *after;
+	const char *attrs[72]; /* fields=: what to return, NULL-free when nattrs */
+	size_t nattrs;
 } listq;
+
+/* Add name to the attributes a fields= list returns, once. */
+static void want_attr(listq *q, const char *name)
+{
+	for (size_t i = 0; i < q->nattrs; i++)
+		if (strcmp(q->attrs[i], name) == 0)
+			return;
+	if (q->nattrs < sizeof q->attrs / sizeof q->attrs[0])
+		q->attrs[q->nattrs++] = name;
+}
 
 static int add_cond(listq *q, const char *attr, kn_op op, json_t *values, kn_error *err)
 {
@@ -1319,6 +1331,23 @@ static int parse_params(kn_engine *e, const kn_type *t, const kn_user *u, const 
 			q->total = strcmp(v, "true") == 0;
 		} else if (strcmp(k, "sort") == 0) {
 			rc = parse_sort(t, u, v, q, names, err);
+		} else if (strcmp(k, "fields") == 0) {
+			want_attr(q, "id");
+			want_attr(q, "number");
+			char *dup = kn_xstrdup(v), *save = NULL;
+			for (char *tok = strtok_r(dup, ",", &save); tok && !rc;
+			     tok = strtok_r(NULL, ",", &save)) {
+				const kn_field *f;
+				if ((rc = attr_lookup(t, u, tok, &f, err)))
+					break;
+				if (q->nattrs >= 64) {
+					rc = kn_fail(err, KN_EINVAL, "fields", "too many fields");
+					break;
+				}
+				json_array_append_new(names, json_string(tok));
+				want_attr(q, json_string_value(json_array_get(names, json_array_size(names) - 1)));
+			}
+			free(dup);
 		} else if (strcmp(k, "cursor") == 0) {
 			size_t n;
 			unsigned char *raw = kn_b64url_decode(v, &n);
@@ -1442,10 +1471,14 @@ int kn_rec_list(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param
 		q.sorts[q.nsorts++] = (kn_sort){"id", false};
 	if (!rc && q.after && json_array_size(q.after) != q.nsorts)
 		rc = kn_fail(err, KN_EINVAL, "cursor", "the cursor belongs to another sort order");
+	for (size_t i = 0; !rc && q.nattrs && i < q.nsorts; i++)
+		want_attr(&q, q.sorts[i].attr); /* the next cursor is made of them */
 	json_t *items = NULL;
 	int64_t total = -1;
 	if (!rc) {
-		kn_query kq = {q.conds, q.nconds, q.sorts, q.nsorts, q.after, q.limit + 1, q.total};
+		kn_query kq = {q.conds,	    q.nconds, q.sorts,		  q.nsorts,
+			       q.after,	    q.limit + 1, q.total,		  q.nattrs ? q.attrs : NULL,
+			       q.nattrs};
 		if (!(rc = OPS(e)->begin(ST(e), false, err))) {
 			rc = OPS(e)->rec_list(ST(e), t, &kq, &items, &total, err);
 			if (rc)

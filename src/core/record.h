@@ -73,7 +73,8 @@ int kn_rec_journal(kn_engine *e, const kn_user *u, const kn_type *t, const char 
  * field=value (repeat for any-of), field[op]=value with op in
  * ne, lt, lte, gt, gte, in (comma list), contains, null (true|false),
  * open=true|false (state not final / final), sort=a,-b, limit=N (1..500,
- * default 50), cursor=C, total=false (skip counting). */
+ * default 50), cursor=C, total=false (skip counting), fields=a,b (return
+ * only these attributes, with id and number). */
 int kn_rec_list(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param *p,
 		size_t np, json_t **out, kn_error *err);
 /* Body: {"kind": K, "target": "TYPE-PLURAL/REF"} e.g. "incidents/INC-000002". */

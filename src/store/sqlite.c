@@ -834,11 +834,13 @@ static void cpy(char *dst, size_t n, const char *src)
 
 /* The current row of a SELECT <y->select columns> as a record object, or
  * NULL when a text column is not valid UTF-8 (a damaged database). */
-static json_t *row_record(const sq_type *y, sqlite3_stmt *st)
+/* The record in the current row; when pick is not NULL the row holds only
+ * the n columns pick names (indexes into y->cols), in that order. */
+static json_t *row_pick(const sq_type *y, sqlite3_stmt *st, const int *pick, size_t n)
 {
 	json_t *o = json_object();
-	for (size_t i = 0; i < y->ncols; i++) {
-		const sq_col *c = &y->cols[i];
+	for (size_t i = 0; i < (pick ? n : y->ncols); i++) {
+		const sq_col *c = &y->cols[pick ? (size_t)pick[i] : i];
 		int ci = (int)i;
 		json_t *v;
 		if (sqlite3_column_type(st, ci) == SQLITE_NULL)
@@ -858,6 +860,8 @@ static json_t *row_record(const sq_type *y, sqlite3_stmt *st)
 	json_object_set_new_nocheck(o, "type", json_string(y->name));
 	return o;
 }
+
+static json_t *row_record(const sq_type *y, sqlite3_stmt *st) { return row_pick(y, st, NULL, 0); }
 
 static int bad_row(const sq_type *y, sqlite3_stmt *st, kn_error *err)
 {
@@ -1583,6 +1587,7 @@ static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t
 
 	kn_buf w, b;
 	sq_binds bs = {0};
+	int *pick = NULL; /* the columns asked for, when not all */
 	kn_buf_init(&w, 0);
 	kn_buf_init(&b, 0);
 	for (size_t i = 0; i < q->nconds && !r; i++) {
@@ -1598,8 +1603,24 @@ static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t
 	 * the outer loop) and orders the few of them again. Without it SQLite
 	 * copies every column of every candidate row into its sorter. "_k"
 	 * cannot clash with a field name. */
-	kn_buf_addf(&b, "SELECT %s FROM (SELECT \"id\" AS \"_k\" FROM \"rec_%s\"", y->collist,
-		    y->name);
+	if (q->attrs) {
+		pick = kn_xcalloc(q->nattrs + 1, sizeof *pick);
+		kn_buf_adds(&b, "SELECT ");
+		for (size_t i = 0; i < q->nattrs && !r; i++) {
+			pick[i] = col_find(y, q->attrs[i]);
+			if (pick[i] < 0)
+				r = kn_fail(err, KN_EINVAL, q->attrs[i], "%s has no attribute \"%s\"",
+					    y->name, q->attrs[i]);
+			else
+				kn_buf_addf(&b, "%s\"%s\"", i ? "," : "", y->cols[pick[i]].name);
+		}
+		kn_buf_addf(&b, " FROM (SELECT \"id\" AS \"_k\" FROM \"rec_%s\"", y->name);
+	} else {
+		kn_buf_addf(&b, "SELECT %s FROM (SELECT \"id\" AS \"_k\" FROM \"rec_%s\"",
+			    y->collist, y->name);
+	}
+	if (r)
+		goto out;
 	kn_buf_add(&b, w.data, w.len);
 	if (q->after) {
 		kn_buf_adds(&b, q->nconds ? " AND " : " WHERE ");
@@ -1634,9 +1655,9 @@ static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t
 	json_t *arr = json_array();
 	int rc;
 	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
-		json_t *rec = row_record(y, ps->st);
+		json_t *rec = row_pick(y, ps->st, pick, q->nattrs);
 		if (!rec) {
-			r = bad_row(y, ps->st, err);
+			r = bad_row(y, ps->st, err); /* column 0 is always id */
 			break;
 		}
 		json_array_append_new(arr, rec);
@@ -1667,6 +1688,7 @@ static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t
 		*items = arr;
 	maybe_optimize(S(st), c);
 out:
+	free(pick);
 	free(bs.a);
 	kn_buf_release(&w);
 	kn_buf_release(&b);

@@ -63,6 +63,10 @@ typedef struct kn_query {
 	const json_t *after;
 	int limit;       /* rows wanted (the engine asks for one more to see if there is a next page) */
 	bool want_total; /* count all rows matching conds */
+	/* Attributes to return (validated names, id always among them), or NULL
+	 * for all; the rows then hold only these members (and "type"). */
+	const char *const *attrs;
+	size_t nattrs;
 } kn_query;
 
 /* ---- journal ----------------------------------------------------------- */
