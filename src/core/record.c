@@ -494,6 +494,14 @@ int kn_journal_append(kn_engine *e, const char *actor, const char *type, int64_t
 	return rc;
 }
 
+/* SHA-256 hex of a row's canonical JSON (comments, relations). */
+static void row_digest(const json_t *row, char out[65])
+{
+	char *s = kn_json_canon(row);
+	kn_sha256_hex(s, strlen(s), out);
+	free(s);
+}
+
 void kn_record_digest(const kn_type *t, const json_t *rec, char out[65])
 {
 	json_t *c = json_object();
@@ -942,10 +950,13 @@ int kn_rec_comment(kn_engine *e, const kn_user *u, const kn_type *t, const char 
 	}
 	if (!rc) {
 		json_object_set_new(c, "id", json_integer(id));
-		json_t *ch = json_pack("[{s:s,s:n,s:s}]", "field", kind, "old", "new", text);
+		char dg[65];
+		row_digest(c, dg);
+		json_t *ch = json_pack("[{s:s,s:n,s:s,s:I}]", "field", kind, "old", "new", text,
+				       "comment", (json_int_t)id);
 		rc = kn_journal_append(e, actor_name(u), t->name,
 				       json_integer_value(json_object_get(rec, "id")), kind, ch, NULL,
-				       NULL, err);
+				       dg, err);
 		json_decref(ch);
 	}
 	rc = finish(e, rc, err);
@@ -1077,13 +1088,15 @@ int kn_rec_relate(kn_engine *e, const kn_user *u, const kn_type *t, const char *
 	}
 	if (!rc) {
 		json_object_set_new(r, "id", json_integer(id));
+		char dg[65];
+		row_digest(r, dg);
 		json_object_set(r, "from", json_object_get(rec, "number"));
 		json_object_set(r, "to", json_object_get(other, "number"));
-		json_t *ch = json_pack("[{s:s,s:n,s:O}]", "field", kind, "old", "new",
-				       json_object_get(other, "number"));
+		json_t *ch = json_pack("[{s:s,s:n,s:O,s:I}]", "field", kind, "old", "new",
+				       json_object_get(other, "number"), "relation", (json_int_t)id);
 		rc = kn_journal_append(e, actor_name(u), t->name,
 				       json_integer_value(json_object_get(rec, "id")), "relate", ch,
-				       NULL, NULL, err);
+				       NULL, dg, err);
 		json_decref(ch);
 	}
 	rc = finish(e, rc, err);
@@ -1165,8 +1178,9 @@ int kn_rec_unrelate(kn_engine *e, const kn_user *u, const kn_type *t, const char
 	if (!rc)
 		rc = OPS(e)->rel_delete(ST(e), rel_id, err);
 	if (!rc) {
-		json_t *ch = json_pack("[{s:O,s:O,s:n}]", "field", json_object_get(found, "kind"),
-				       "old", json_object_get(found, "to_id"), "new");
+		json_t *ch = json_pack("[{s:O,s:O,s:n,s:I}]", "field", json_object_get(found, "kind"),
+				       "old", json_object_get(found, "to_id"), "new", "relation",
+				       (json_int_t)rel_id);
 		rc = kn_journal_append(e, actor_name(u), t->name,
 				       json_integer_value(json_object_get(rec, "id")), "unrelate", ch,
 				       NULL, NULL, err);
@@ -1596,13 +1610,52 @@ static int verify_entry(void *ctx, const kn_jentry *je)
 			       je->action, je->type, (long long)je->rec_id, je->at);
 	memcpy(v->prev, je->hash, 65);
 	v->expect++;
-	if (je->digest[0] && je->type[0]) {
+	int nt = (int)v->e->schema->ntypes;
+	bool cm = !strcmp(je->action, "comment") || !strcmp(je->action, "work_note");
+	bool rel = !strcmp(je->action, "relate"), unrel = !strcmp(je->action, "unrelate");
+	if (cm || rel || unrel) {
+		/* the row id travels in the change: comments and relations are rows too */
+		json_t *ch = json_loads(je->changes ? je->changes : "[]", 0, NULL);
+		int64_t id = json_integer_value(
+			json_object_get(json_array_get(ch, 0), cm ? "comment" : "relation"));
+		json_decref(ch);
+		if (id > 0) {
+			struct dslot *s = dmap_slot(&v->map, cm ? nt : nt + 1, id, true);
+			snprintf(s->digest, sizeof s->digest, "%s", unrel ? "-" : je->digest);
+		}
+	} else if (je->digest[0] && je->type[0]) {
 		const kn_type *t = kn_schema_type(v->e->schema, je->type);
 		if (t) {
 			struct dslot *s = dmap_slot(&v->map, (int)(t - v->e->schema->types), je->rec_id, true);
 			memcpy(s->digest, je->digest, 65);
 		}
 	}
+	return 0;
+}
+
+/* A comment or relation row against the journal (v->tindex says which). */
+static int verify_row(void *ctx, const json_t *row)
+{
+	verifyctx *v = ctx;
+	const char *what = v->tindex == (int)v->e->schema->ntypes ? "comment" : "relation";
+	int64_t id = json_integer_value(json_object_get(row, "id"));
+	struct dslot *s = dmap_slot(&v->map, v->tindex, id, false);
+	char dg[65];
+	row_digest(row, dg);
+	if (!s || !s->digest[0])
+		return kn_fail(v->err, KN_ECONFLICT, "",
+			       "%s %lld has no journal entry: it was added outside kanri", what,
+			       (long long)id);
+	if (strcmp(s->digest, "-") == 0)
+		return kn_fail(v->err, KN_ECONFLICT, "",
+			       "%s %lld was removed in the journal but is back: it was restored "
+			       "outside kanri",
+			       what, (long long)id);
+	if (strcmp(dg, s->digest) != 0)
+		return kn_fail(v->err, KN_ECONFLICT, "",
+			       "%s %lld differs from its journal entry: it was altered outside kanri",
+			       what, (long long)id);
+	s->digest[0] = 0; /* seen */
 	return 0;
 }
 
@@ -1654,13 +1707,28 @@ int kn_audit_verify(kn_engine *e, FILE *report, kn_error *err)
 		v.tindex = (int)i;
 		rc = OPS(e)->rec_scan(ST(e), v.t, verify_record, &v, err);
 	}
-	/* a journalled record whose row is gone */
+	if (!rc) {
+		v.tindex = (int)e->schema->ntypes;
+		rc = OPS(e)->comment_scan(ST(e), verify_row, &v, err);
+	}
+	if (!rc) {
+		v.tindex = (int)e->schema->ntypes + 1;
+		rc = OPS(e)->rel_scan(ST(e), verify_row, &v, err);
+	}
+	/* a journalled row that is gone */
 	for (size_t i = 0; !rc && i < v.map.cap; i++) {
 		struct dslot *s = &v.map.slots[i];
-		if (s->id && s->digest[0])
+		if (!s->id || !s->digest[0] || strcmp(s->digest, "-") == 0)
+			continue;
+		if (s->type < (int)e->schema->ntypes)
 			rc = kn_fail(err, KN_ECONFLICT, "",
 				     "record %s #%lld is in the journal but its row was removed",
 				     e->schema->types[s->type].name, (long long)s->id);
+		else
+			rc = kn_fail(err, KN_ECONFLICT, "",
+				     "%s %lld is in the journal but its row was removed",
+				     s->type == (int)e->schema->ntypes ? "comment" : "relation",
+				     (long long)s->id);
 	}
 	OPS(e)->rollback(ST(e));
 	free(v.map.slots);

@@ -1897,6 +1897,57 @@ static int sq_rel_list(kn_store *st, const char *type, int64_t rec_id, json_t **
 	return r;
 }
 
+/* Every row of sql as an object with the members names (kinds: 'i' integer,
+ * 't' text), passed to cb in order. */
+static int rows_scan(kn_store *st, const char *sql, const char *const *names, const char *kinds,
+		     int (*cb)(void *ctx, const json_t *o), void *ctx, kn_error *err)
+{
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	int r = conn_get(S(st), &c, err);
+	if (r || (r = stmt_gets(c, sql, &ps, err)) != 0)
+		return r;
+	int rc;
+	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
+		json_t *o = json_object();
+		for (int i = 0; names[i]; i++)
+			json_object_set_new_nocheck(o, names[i],
+						    kinds[i] == 'i'
+							? json_integer(sqlite3_column_int64(ps->st, i))
+							: col_json_text(ps->st, i));
+		r = cb(ctx, o);
+		json_decref(o);
+		if (r)
+			break;
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = sq_fail(c, rc, err, "scan");
+	stmt_put(ps);
+	return r;
+}
+
+static int sq_comment_scan(kn_store *st, int (*cb)(void *ctx, const json_t *c), void *ctx,
+			   kn_error *err)
+{
+	static const char *const names[] = {"id",   "type",   "rec_id",	    "kind",
+					    "body", "author", "created_at", NULL};
+	return rows_scan(st,
+			 "SELECT id, type, rec_id, kind, body, author, created_at FROM comments"
+			 " ORDER BY id",
+			 names, "ititttt", cb, ctx, err);
+}
+
+static int sq_rel_scan(kn_store *st, int (*cb)(void *ctx, const json_t *r), void *ctx,
+		       kn_error *err)
+{
+	static const char *const names[] = {"id",	"from_type", "from_id",	   "kind", "to_type",
+					    "to_id", "created_by", "created_at", NULL};
+	return rows_scan(st,
+			 "SELECT id, from_type, from_id, kind, to_type, to_id, created_by,"
+			 " created_at FROM relations ORDER BY id",
+			 names, "itittitt", cb, ctx, err);
+}
+
 /* ---- journal ------------------------------------------------------------------- */
 
 static int sq_journal_head(kn_store *st, int64_t *seq, char hash[65], kn_error *err)
@@ -2281,9 +2332,11 @@ const kn_store_ops kn_store_sqlite = {
     .rec_scan = sq_rec_scan,
     .comment_insert = sq_comment_insert,
     .comment_list = sq_comment_list,
+    .comment_scan = sq_comment_scan,
     .rel_insert = sq_rel_insert,
     .rel_delete = sq_rel_delete,
     .rel_list = sq_rel_list,
+    .rel_scan = sq_rel_scan,
     .journal_head = sq_journal_head,
     .journal_insert = sq_journal_insert,
     .journal_list = sq_journal_list,

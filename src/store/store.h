@@ -135,12 +135,20 @@ typedef struct kn_store_ops {
 	int (*comment_list)(kn_store *st, const char *type, int64_t rec_id, bool work_notes,
 			    json_t **out, kn_error *err);
 
+	/* Every comment {id, type, rec_id, kind, body, author, created_at} in id
+	 * order; cb borrows c; a non-zero return stops and is returned. */
+	int (*comment_scan)(kn_store *st, int (*cb)(void *ctx, const json_t *c), void *ctx,
+			    kn_error *err);
+
 	/* Relations between records: r has from_type, from_id, kind, to_type, to_id,
 	 * created_by, created_at. KN_ECONFLICT when the same relation exists. */
 	int (*rel_insert)(kn_store *st, const json_t *r, int64_t *id, kn_error *err);
 	int (*rel_delete)(kn_store *st, int64_t id, kn_error *err);
 	/* Relations where the record is either end: array of the rows with id. */
 	int (*rel_list)(kn_store *st, const char *type, int64_t rec_id, json_t **out,
+			kn_error *err);
+	/* Every relation row (as rel_list gives them) in id order, like comment_scan. */
+	int (*rel_scan)(kn_store *st, int (*cb)(void *ctx, const json_t *r), void *ctx,
 			kn_error *err);
 
 	/* Last journal entry's seq and hash (0 and 64 zeros when empty). */

@@ -310,6 +310,12 @@ TEST(record_audit_detects_tampering)
 		"DROP TRIGGER journal_no_delete; DELETE FROM journal WHERE seq=8",
 		"DROP TRIGGER journal_no_delete; DELETE FROM journal WHERE seq=6",
 		"DELETE FROM rec_incident WHERE id=2",
+		"UPDATE comments SET body='I never said that' WHERE id=1",
+		"DELETE FROM comments WHERE id=1",
+		"INSERT INTO comments(type,rec_id,kind,body,author,created_at) VALUES"
+		"('incident',1,'comment','forged','alice','x')",
+		"UPDATE relations SET kind='blocks'",
+		"DELETE FROM relations",
 		"INSERT INTO rec_incident(number,version,state,created_at,updated_at,created_by,"
 		"updated_by,title,impact,urgency,priority) VALUES('INC-000099',1,'new','x','x','x','x',"
 		"'forged',1,1,1)",
@@ -322,6 +328,14 @@ TEST(record_audit_detects_tampering)
 		json_decref(create(&f, &f.agent, "{\"title\":\"one\"}", &rc, &err));
 		json_decref(create(&f, &f.agent, "{\"title\":\"two\"}", &rc, &err));
 		json_decref(create(&f, &f.agent, "{\"title\":\"three\"}", &rc, &err));
+		json_t *b = json_pack("{s:s}", "body", "on it"), *out = NULL;
+		REQUIRE(kn_rec_comment(f.e, &f.agent, f.inc, "1", b, &out, &err) == 0);
+		json_decref(out);
+		json_decref(b);
+		b = json_pack("{s:s,s:s}", "kind", "relates_to", "target", "incidents/INC-000002");
+		REQUIRE(kn_rec_relate(f.e, &f.agent, f.inc, "1", b, &out, &err) == 0);
+		json_decref(out);
+		json_decref(b);
 		REQUIRE(kn_audit_verify(f.e, NULL, &err) == 0);
 		REQUIRE(exec_sql(f.dir, tamper[i]) == 0);
 		memset(&err, 0, sizeof err);
@@ -360,5 +374,33 @@ TEST(record_login_throttle)
 	tok[5] ^= 1;
 	CHECK(kn_auth_token(f.e, tok, &s, &err) == KN_EAUTH);
 	free(tok);
+	teardown(&f);
+}
+
+TEST(record_relations_and_comments_verify)
+{
+	fx f;
+	REQUIRE(setup(&f) == 0);
+	kn_error err = {0};
+	int rc;
+	json_decref(create(&f, &f.agent, "{\"title\":\"one\"}", &rc, &err));
+	json_decref(create(&f, &f.agent, "{\"title\":\"two\"}", &rc, &err));
+	json_t *b = json_pack("{s:s,s:s}", "kind", "caused_by", "target", "incidents/2"), *out = NULL;
+	REQUIRE(kn_rec_relate(f.e, &f.agent, f.inc, "1", b, &out, &err) == 0);
+	int64_t rid = json_integer_value(json_object_get(out, "id"));
+	json_decref(out);
+	CHECK(kn_rec_relate(f.e, &f.agent, f.inc, "1", b, &out, &err) == KN_ECONFLICT);
+	json_decref(b);
+	b = json_pack("{s:s,s:s}", "kind", "relates_to", "target", "incidents/1");
+	CHECK(kn_rec_relate(f.e, &f.agent, f.inc, "1", b, &out, &err) == KN_EVALID); /* itself */
+	json_decref(b);
+	REQUIRE(kn_rec_relations(f.e, &f.agent, f.inc, "2", &out, &err) == 0);
+	json_t *it = json_array_get(json_object_get(out, "items"), 0);
+	CHECK_STR(json_string_value(json_object_get(it, "from")), "INC-000001");
+	CHECK_STR(json_string_value(json_object_get(it, "to")), "INC-000002");
+	json_decref(out);
+	REQUIRE(kn_rec_unrelate(f.e, &f.agent, f.inc, "1", rid, &err) == 0);
+	CHECK(kn_rec_unrelate(f.e, &f.agent, f.inc, "1", rid, &err) == KN_ENOTFOUND);
+	CHECK(kn_audit_verify(f.e, NULL, &err) == 0);
 	teardown(&f);
 }
