@@ -499,6 +499,24 @@ static int type_build(loadctx *c, json_t *o, kn_type *t)
 			if (!attr_ok(t, cols[j]))
 				return bad(c, "indexes", "index on unknown field '%s'", cols[j]);
 	}
+	json_t *ca = json_object_get(o, "counts");
+	if (ca && !json_is_array(ca))
+		return bad(c, "counts", "counts must be a list of field lists");
+	t->counts = kn_xcalloc(json_array_size(ca) + 1, sizeof(char **));
+	json_array_foreach(ca, i, v)
+	{
+		size_t n;
+		char **cols;
+		if (strlist(c, v, "counts", &cols, &n))
+			return c->err->code;
+		t->counts[t->ncounts++] = cols;
+		if (n == 0 || n > 4)
+			return bad(c, "counts", "a kept count names 1 to 4 fields");
+		for (size_t j = 0; j < n; j++)
+			if (!attr_ok(t, cols[j]) || !strcmp(cols[j], "id") ||
+			    !strcmp(cols[j], "number"))
+				return bad(c, "counts", "count on unknown or unique field '%s'", cols[j]);
+	}
 	if (strlist(c, json_object_get(o, "list_fields"), "list_fields", &t->list_fields,
 		    &t->nlist_fields))
 		return c->err->code;
@@ -567,10 +585,11 @@ static int overlay_apply(json_t *decls, json_t *sources, json_t *ov, const char 
 					json_array_append_new(fields, nf);
 				}
 			}
-		} else if (strcmp(key, "indexes") == 0 && json_is_array(val)) {
-			json_t *ix = json_object_get(base, "indexes");
+		} else if ((strcmp(key, "indexes") == 0 || strcmp(key, "counts") == 0) &&
+			   json_is_array(val)) {
+			json_t *ix = json_object_get(base, key);
 			if (!ix)
-				json_object_set_new(base, "indexes", ix = json_array());
+				json_object_set_new(base, key, ix = json_array());
 			json_array_extend(ix, val);
 		} else if (strcmp(key, "label") == 0 || strcmp(key, "list_fields") == 0 ||
 			   strcmp(key, "access") == 0) {
@@ -578,7 +597,7 @@ static int overlay_apply(json_t *decls, json_t *sources, json_t *ov, const char 
 		} else {
 			return kn_fail(err, KN_EVALID, key,
 				       "schema overlay %s: \"%s\" cannot be changed on the built-in "
-				       "type %s (fields, indexes, label, list_fields, access can)",
+				       "type %s (fields, indexes, counts, label, list_fields, access can)",
 				       file, key, tname);
 		}
 	}
@@ -777,6 +796,13 @@ void kn_schema_free(kn_schema *s)
 			strv_free(t->indexes[i], n);
 		}
 		free(t->indexes);
+		for (size_t i = 0; i < t->ncounts; i++) {
+			size_t n = 0;
+			while (t->counts[i][n])
+				n++;
+			strv_free(t->counts[i], n);
+		}
+		free(t->counts);
 		strv_free(t->list_fields, t->nlist_fields);
 		free(t->name), free(t->plural), free(t->label_ja), free(t->label_en);
 		free(t->number_prefix), free(t->org_field);

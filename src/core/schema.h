@@ -106,6 +106,12 @@ typedef struct kn_type {
 	int can_read, can_create, can_update, can_comment, can_work_note;
 	char ***indexes; /* each a NULL-terminated list of field/system names */
 	size_t nindexes;
+	/* Kept counts: each a NULL-terminated list of attributes whose record
+	 * counts per combination of values the store maintains on every write,
+	 * so that a list total filtered on them (=, in, null) costs a few rows
+	 * instead of a scan of every match. */
+	char ***counts;
+	size_t ncounts;
 	char **list_fields;
 	size_t nlist_fields;
 	const kn_field *key_field; /* or NULL: refs use the number */

@@ -95,6 +95,13 @@ typedef struct sq_type {
 	char *collist; /* "id","number",... */
 	char *select;  /* SELECT <columns> FROM "rec_<type>" */
 	char *count;   /* SELECT count(*) FROM "rec_<type>" */
+	struct sq_count {
+		char *table;  /* cnt_<type>__a__b */
+		int cols[4];  /* indexes into cols */
+		size_t n;
+		char *sum;    /* SELECT coalesce(sum("n"),0) FROM "cnt_..." */
+	} *counts;      /* the declared kept counts */
+	size_t ncounts;
 } sq_type;
 
 struct sq_store {
@@ -638,6 +645,9 @@ static void type_free(sq_type *y)
 	free(y->insert);
 	free(y->version);
 	free(y->collist);
+	for (size_t i = 0; i < y->ncounts; i++)
+		free(y->counts[i].table), free(y->counts[i].sum);
+	free(y->counts);
 	free(y->select);
 	free(y->count);
 	free(y);
@@ -723,6 +733,26 @@ static int type_build(const kn_type *t, sq_type **out, kn_error *err)
 	    kn_xasprintf("INSERT INTO \"rec_%s\"(%s) VALUES(%s)", t->name, ins.data, qs.data);
 	y->version = kn_xasprintf("SELECT \"version\" FROM \"rec_%s\" WHERE \"id\"=?", t->name);
 	y->count = kn_xasprintf("SELECT count(*) FROM \"rec_%s\"", t->name);
+	y->counts = kn_xcalloc(t->ncounts + 1, sizeof *y->counts);
+	for (size_t i = 0; i < t->ncounts; i++) {
+		struct sq_count *k = &y->counts[y->ncounts];
+		kn_buf name;
+		kn_buf_init(&name, 0);
+		kn_buf_addf(&name, "cnt_%s", t->name);
+		for (size_t j = 0; t->counts[i][j] && k->n < 4; j++) {
+			int ci = col_find(y, t->counts[i][j]);
+			if (ci < 0)
+				continue;
+			k->cols[k->n++] = ci;
+			kn_buf_addf(&name, "__%s", t->counts[i][j]);
+		}
+		if (k->n) {
+			k->table = kn_xstrdup(name.data);
+			k->sum = kn_xasprintf("SELECT coalesce(sum(\"n\"),0) FROM \"%s\"", k->table);
+			y->ncounts++;
+		}
+		kn_buf_release(&name);
+	}
 	kn_buf_release(&cols);
 	kn_buf_release(&ins);
 	kn_buf_release(&qs);
@@ -959,6 +989,98 @@ out:
 }
 
 /* Create rec_<type> or add the columns it lacks; create missing indexes. */
+/*
+ * A kept count: the table cnt_<type>__a__b holds one row per combination of
+ * values of a, b with the number of records that have it, maintained by
+ * triggers in the same transaction as every insert, update and delete (so
+ * it can never drift from the records, whoever writes them). Made and filled
+ * when first declared.
+ */
+static int count_create(sq_conn *c, const sq_type *y, const struct sq_count *k, kn_error *err)
+{
+	kn_buf cols, match_new, match_old, neq, b;
+	kn_buf_init(&cols, 0);
+	kn_buf_init(&match_new, 0);
+	kn_buf_init(&match_old, 0);
+	kn_buf_init(&neq, 0);
+	kn_buf_init(&b, 0);
+	for (size_t j = 0; j < k->n; j++) {
+		const char *cn = y->cols[k->cols[j]].name;
+		kn_buf_addf(&cols, "%s\"%s\"", j ? "," : "", cn);
+		kn_buf_addf(&match_new, "%s\"%s\" IS NEW.\"%s\"", j ? " AND " : "", cn, cn);
+		kn_buf_addf(&match_old, "%s\"%s\" IS OLD.\"%s\"", j ? " AND " : "", cn, cn);
+		kn_buf_addf(&neq, "%sOLD.\"%s\" IS NOT NEW.\"%s\"", j ? " OR " : "", cn, cn);
+	}
+	bool exists = false;
+	sq_stmt *ps = NULL;
+	int r = stmt_gets(c, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", &ps, err);
+	if (!r) {
+		bind_text(ps->st, 1, k->table);
+		exists = sqlite3_step(ps->st) == SQLITE_ROW;
+		stmt_put(ps);
+	}
+	/* add one for NEW's values: make the row if missing, then bump it */
+	kn_buf newvals;
+	kn_buf_init(&newvals, 0);
+	for (size_t j = 0; j < k->n; j++)
+		kn_buf_addf(&newvals, "%sNEW.\"%s\"", j ? "," : "", y->cols[k->cols[j]].name);
+	char *plus_sql = kn_xasprintf("INSERT INTO \"%s\"(%s,\"n\") SELECT %s,0 WHERE NOT EXISTS"
+				      "(SELECT 1 FROM \"%s\" WHERE %s);"
+				      "UPDATE \"%s\" SET \"n\"=\"n\"+1 WHERE %s;",
+				      k->table, cols.data, newvals.data, k->table, match_new.data,
+				      k->table, match_new.data);
+	if (!r)
+		kn_buf_addf(&b,
+			    "CREATE TABLE IF NOT EXISTS \"%s\"(%s,\"n\" INTEGER NOT NULL);"
+			    "CREATE INDEX IF NOT EXISTS \"%s_k\" ON \"%s\"(%s);"
+			    "CREATE TRIGGER IF NOT EXISTS \"%s_i\" AFTER INSERT ON \"rec_%s\" BEGIN %s END;"
+			    "CREATE TRIGGER IF NOT EXISTS \"%s_u\" AFTER UPDATE OF %s ON \"rec_%s\""
+			    " WHEN %s BEGIN UPDATE \"%s\" SET \"n\"=\"n\"-1 WHERE %s; %s END;"
+			    "CREATE TRIGGER IF NOT EXISTS \"%s_d\" AFTER DELETE ON \"rec_%s\" BEGIN"
+			    " UPDATE \"%s\" SET \"n\"=\"n\"-1 WHERE %s; END;",
+			    k->table, cols.data, k->table, k->table, cols.data, k->table, y->name,
+			    plus_sql, k->table, cols.data, y->name, neq.data, k->table,
+			    match_old.data, plus_sql, k->table, y->name, k->table, match_old.data);
+	if (!r && !exists)
+		kn_buf_addf(&b, "INSERT INTO \"%s\"(%s,\"n\") SELECT %s,count(*) FROM \"rec_%s\""
+				" GROUP BY %s;",
+			    k->table, cols.data, cols.data, y->name, cols.data);
+	if (!r)
+		r = exec_ddl(c, b.data, err);
+	free(plus_sql);
+	kn_buf_release(&newvals);
+	kn_buf_release(&cols);
+	kn_buf_release(&match_new);
+	kn_buf_release(&match_old);
+	kn_buf_release(&neq);
+	kn_buf_release(&b);
+	return r;
+}
+
+/* The kept count that can answer a total under q's conditions: every
+ * condition an =, in or null test on one of its attributes. */
+static const struct sq_count *count_for(const sq_type *y, const kn_query *q)
+{
+	const struct sq_count *best = NULL;
+	for (size_t i = 0; i < y->ncounts; i++) {
+		const struct sq_count *k = &y->counts[i];
+		bool ok = true;
+		for (size_t c = 0; c < q->nconds && ok; c++) {
+			kn_op op = q->conds[c].op;
+			ok = op == KN_OP_EQ || op == KN_OP_IN || op == KN_OP_NULL ||
+			     op == KN_OP_NOTNULL;
+			int ci = q->conds[c].attr ? col_find(y, q->conds[c].attr) : -1;
+			bool in = false;
+			for (size_t j = 0; j < k->n; j++)
+				in |= k->cols[j] == ci;
+			ok = ok && in;
+		}
+		if (ok && (!best || k->n < best->n))
+			best = k;
+	}
+	return best;
+}
+
 static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err)
 {
 	sq_type *y = NULL;
@@ -1048,6 +1170,8 @@ static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err
 		kn_buf_release(&name);
 		kn_buf_release(&list);
 	}
+	for (size_t i = 0; !r && i < y->ncounts; i++)
+		r = count_create(c, y, &y->counts[i], err);
 	kn_buf_release(&b);
 	return r ? r : analyze_if_needed(c, y, err);
 }
@@ -1668,7 +1792,8 @@ static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t
 
 	if (!r && q->want_total && total) {
 		b.len = 0;
-		kn_buf_adds(&b, y->count);
+		const struct sq_count *kc = count_for(y, q);
+		kn_buf_adds(&b, kc ? kc->sum : y->count); /* the conditions read the same there */
 		kn_buf_add(&b, w.data, w.len);
 		r = stmt_get(c, b.data, b.len, &ps, err);
 		if (!r) {
