@@ -540,19 +540,24 @@ static int finish(kn_engine *e, int rc, kn_error *err)
 static const char *const create_skip[] = {"reason", NULL};
 static const char *const import_skip[] = {"reason", "state", NULL};
 
-/* The body of a create, inside the caller's write transaction. */
-static int create_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, const json_t *body,
-			 bool import, json_t **out, kn_error *err)
+/*
+ * A create in two steps. create_prepare validates the body into a complete
+ * record (defaults, references, required fields, computed fields) and needs
+ * no write lock: records and users are never deleted, so a reference found
+ * now still holds at commit. create_write numbers, stores and journals it
+ * inside the caller's write transaction, which is therefore short.
+ */
+static int create_prepare(kn_engine *e, const kn_user *u, const kn_type *t, const json_t *body,
+			  bool import, json_t **out, const kn_state **st, kn_error *err)
 {
 	json_t *rec = json_object();
-	json_t *changes = json_array();
 	const char *reason;
 	int rc = reason_of(body, &reason, err);
-	const kn_state *st = kn_type_initial(t);
+	*st = kn_type_initial(t);
 	if (!rc && import && json_object_get(body, "state")) {
 		const char *sn = json_string_value(json_object_get(body, "state"));
-		st = sn ? kn_type_state(t, sn) : NULL;
-		if (!st)
+		*st = sn ? kn_type_state(t, sn) : NULL;
+		if (!*st)
 			rc = kn_fail(err, KN_EVALID, "state", "%s has no state '%s'", t->name,
 				     sn ? sn : "?");
 	}
@@ -580,9 +585,20 @@ static int create_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, const
 				     t->fields[i].name);
 	if (!rc)
 		rc = compute_fields(t, rec, err);
+	if (rc) {
+		json_decref(rec);
+		return rc;
+	}
+	*out = rec;
+	return 0;
+}
+
+static int create_write(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
+			const kn_state *st, const json_t *body, bool import, kn_error *err)
+{
+	const char *reason = json_string_value(json_object_get(body, "reason"));
 	int64_t n = 0, id = 0;
-	if (!rc)
-		rc = OPS(e)->rec_next_number(ST(e), t, &n, err);
+	int rc = OPS(e)->rec_next_number(ST(e), t, &n, err);
 	if (!rc) {
 		char num[48], now[32];
 		format_number(t, n, num, sizeof num);
@@ -596,30 +612,25 @@ static int create_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, const
 		json_object_set_new(rec, "updated_by", json_string(actor_name(u)));
 		rc = OPS(e)->rec_insert(ST(e), t, rec, &id, err);
 	}
-	if (!rc) {
-		json_object_set_new(rec, "id", json_integer(id));
-		json_object_set_new(rec, "type", json_string(t->name));
-		char dg[65];
-		kn_record_digest(t, rec, dg);
-		json_array_append_new(changes, json_pack("{s:s,s:n,s:O}", "field", "state",
-							 "old", "new", json_object_get(rec, "state")));
-		for (size_t i = 0; i < t->nfields; i++) {
-			json_t *v = json_object_get(rec, t->fields[i].name);
-			if (!json_is_null(v))
-				json_array_append_new(changes,
-						      json_pack("{s:s,s:n,s:O}", "field",
-								t->fields[i].name, "old", "new", v));
-		}
-		rc = kn_journal_append(e, actor_name(u), t->name, id, import ? "import" : "create",
-				       changes, reason, dg, err);
-	}
-	json_decref(changes);
-	if (rc) {
-		json_decref(rec);
+	if (rc)
 		return rc;
+	json_object_set_new(rec, "id", json_integer(id));
+	json_object_set_new(rec, "type", json_string(t->name));
+	char dg[65];
+	kn_record_digest(t, rec, dg);
+	json_t *changes = json_array();
+	json_array_append_new(changes, json_pack("{s:s,s:n,s:O}", "field", "state", "old", "new",
+						 json_object_get(rec, "state")));
+	for (size_t i = 0; i < t->nfields; i++) {
+		json_t *v = json_object_get(rec, t->fields[i].name);
+		if (!json_is_null(v))
+			json_array_append_new(changes, json_pack("{s:s,s:n,s:O}", "field",
+								 t->fields[i].name, "old", "new", v));
 	}
-	*out = rec;
-	return 0;
+	rc = kn_journal_append(e, actor_name(u), t->name, id, import ? "import" : "create", changes,
+			       reason, dg, err);
+	json_decref(changes);
+	return rc;
 }
 
 static int check_create(const kn_user *u, const kn_type *t, const json_t *body, kn_error *err)
@@ -636,10 +647,15 @@ int kn_rec_create(kn_engine *e, const kn_user *u, const kn_type *t, const json_t
 	int rc = check_create(u, t, body, err);
 	if (rc)
 		return rc;
-	if ((rc = begin_write(e, err)))
-		return rc;
 	json_t *rec = NULL;
-	rc = create_in_txn(e, u, t, body, false, &rec, err);
+	const kn_state *st;
+	if ((rc = create_prepare(e, u, t, body, false, &rec, &st, err)))
+		return rc;
+	if ((rc = begin_write(e, err))) {
+		json_decref(rec);
+		return rc;
+	}
+	rc = create_write(e, u, t, rec, st, body, false, err);
 	rc = finish(e, rc, err);
 	if (rc) {
 		json_decref(rec);
@@ -679,8 +695,11 @@ int kn_rec_import(kn_engine *e, const kn_user *u, const kn_type *t, FILE *in, in
 			open_txn = rc == 0;
 		}
 		json_t *rec = NULL;
+		const kn_state *st;
 		if (!rc)
-			rc = create_in_txn(e, u, t, body, true, &rec, err);
+			rc = create_prepare(e, u, t, body, true, &rec, &st, err);
+		if (!rc)
+			rc = create_write(e, u, t, rec, st, body, true, err);
 		json_decref(rec);
 		json_decref(body);
 		if (rc) {
@@ -738,9 +757,26 @@ static int version_check(const json_t *cur, int64_t want, kn_error *err)
 	return 0;
 }
 
-/* Write rec (already changed in memory) as the next version, and journal it. */
+static int save_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
+		       const char *action, json_t *changes, const char *reason, kn_error *err);
+
+/*
+ * Write rec (read, then changed in memory without any lock) as the next
+ * version, and journal it, in one short write transaction. KN_ECONFLICT when
+ * the row is no longer the version read: nothing is then written.
+ */
 static int save(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
 		const char *action, json_t *changes, const char *reason, kn_error *err)
+{
+	int rc = begin_write(e, err);
+	if (rc)
+		return rc;
+	rc = save_in_txn(e, u, t, rec, action, changes, reason, err);
+	return finish(e, rc, err);
+}
+
+static int save_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
+		       const char *action, json_t *changes, const char *reason, kn_error *err)
 {
 	int64_t id = json_integer_value(json_object_get(rec, "id"));
 	int64_t ver = json_integer_value(json_object_get(rec, "version"));
@@ -788,8 +824,6 @@ int kn_rec_update(kn_engine *e, const kn_user *u, const kn_type *t, const char *
 	const char *reason;
 	if ((rc = reason_of(body, &reason, err)))
 		return rc;
-	if ((rc = begin_write(e, err)))
-		return rc;
 	json_t *rec = NULL, *changes = json_array(), *before = NULL;
 	rc = fetch_for(e, u, t, ref, &rec, err);
 	if (!rc)
@@ -809,7 +843,6 @@ int kn_rec_update(kn_engine *e, const kn_user *u, const kn_type *t, const char *
 		note_computed(t, before, rec, changes);
 		rc = save(e, u, t, rec, "update", changes, reason, err);
 	}
-	rc = finish(e, rc, err);
 	json_decref(changes);
 	json_decref(before);
 	if (rc) {
@@ -820,8 +853,8 @@ int kn_rec_update(kn_engine *e, const kn_user *u, const kn_type *t, const char *
 	return 0;
 }
 
-int kn_rec_transition(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
-		      int64_t if_version, const json_t *body, json_t **out, kn_error *err)
+static int transition_once(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+			   int64_t if_version, const json_t *body, json_t **out, kn_error *err)
 {
 	int rc = body_object(body, err);
 	if (rc)
@@ -835,8 +868,6 @@ int kn_rec_transition(kn_engine *e, const kn_user *u, const kn_type *t, const ch
 		return kn_fail(err, KN_EFORBIDDEN, "", "auditors cannot change records");
 	const char *reason;
 	if ((rc = reason_of(body, &reason, err)))
-		return rc;
-	if ((rc = begin_write(e, err)))
 		return rc;
 	json_t *rec = NULL, *changes = json_array(), *before = NULL;
 	const kn_transition *tr = NULL;
@@ -895,7 +926,6 @@ int kn_rec_transition(kn_engine *e, const kn_user *u, const kn_type *t, const ch
 		note_computed(t, before, rec, changes);
 		rc = save(e, u, t, rec, "transition", changes, reason, err);
 	}
-	rc = finish(e, rc, err);
 	json_decref(changes);
 	json_decref(before);
 	if (rc) {
@@ -904,6 +934,20 @@ int kn_rec_transition(kn_engine *e, const kn_user *u, const kn_type *t, const ch
 	}
 	*out = filter_out(t, u, rec);
 	return 0;
+}
+
+int kn_rec_transition(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		      int64_t if_version, const json_t *body, json_t **out, kn_error *err)
+{
+	/* Without If-Match the caller wants the move made on whatever version is
+	 * current: when someone saved in between, check and apply it again. */
+	int rc;
+	for (int attempt = 0;; attempt++) {
+		rc = transition_once(e, u, t, ref, if_version, body, out, err);
+		if (rc != KN_ECONFLICT || if_version >= 0 || attempt == 4)
+			return rc;
+		memset(err, 0, sizeof *err);
+	}
 }
 
 /* ---- comments ---------------------------------------------------------- */
