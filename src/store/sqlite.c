@@ -96,10 +96,10 @@ typedef struct sq_type {
 	char *select;  /* SELECT <columns> FROM "rec_<type>" */
 	char *count;   /* SELECT count(*) FROM "rec_<type>" */
 	struct sq_count {
-		char *table;  /* cnt_<type>__a__b */
+		char *table;  /* kc_<type>__a__b */
 		int cols[4];  /* indexes into cols */
 		size_t n;
-		char *sum;    /* SELECT coalesce(sum("n"),0) FROM "cnt_..." */
+		char *sum;    /* SELECT coalesce(sum("n"),0) FROM "kc_..." */
 	} *counts;      /* the declared kept counts */
 	size_t ncounts;
 } sq_type;
@@ -738,7 +738,7 @@ static int type_build(const kn_type *t, sq_type **out, kn_error *err)
 		struct sq_count *k = &y->counts[y->ncounts];
 		kn_buf name;
 		kn_buf_init(&name, 0);
-		kn_buf_addf(&name, "cnt_%s", t->name);
+		kn_buf_addf(&name, "kc_%s", t->name);
 		for (size_t j = 0; t->counts[i][j] && k->n < 4; j++) {
 			int ci = col_find(y, t->counts[i][j]);
 			if (ci < 0)
@@ -990,25 +990,29 @@ out:
 
 /* Create rec_<type> or add the columns it lacks; create missing indexes. */
 /*
- * A kept count: the table cnt_<type>__a__b holds one row per combination of
+ * A kept count: the table kc_<type>__a__b holds one row per combination of
  * values of a, b with the number of records that have it, maintained by
  * triggers in the same transaction as every insert, update and delete (so
- * it can never drift from the records, whoever writes them). Made and filled
- * when first declared.
+ * it can never drift from the records, whoever writes them). One b-tree
+ * (WITHOUT ROWID, keyed by the values; an empty value is kept as x'00',
+ * which equals no text or number) and one statement per insert, so that a
+ * create writes as few extra pages as possible. Made and filled when first
+ * declared.
  */
 static int count_create(sq_conn *c, const sq_type *y, const struct sq_count *k, kn_error *err)
 {
-	kn_buf cols, match_new, match_old, neq, b;
+	kn_buf cols, newv, oldm, neq, b;
 	kn_buf_init(&cols, 0);
-	kn_buf_init(&match_new, 0);
-	kn_buf_init(&match_old, 0);
+	kn_buf_init(&newv, 0);
+	kn_buf_init(&oldm, 0);
 	kn_buf_init(&neq, 0);
 	kn_buf_init(&b, 0);
 	for (size_t j = 0; j < k->n; j++) {
 		const char *cn = y->cols[k->cols[j]].name;
-		kn_buf_addf(&cols, "%s\"%s\"", j ? "," : "", cn);
-		kn_buf_addf(&match_new, "%s\"%s\" IS NEW.\"%s\"", j ? " AND " : "", cn, cn);
-		kn_buf_addf(&match_old, "%s\"%s\" IS OLD.\"%s\"", j ? " AND " : "", cn, cn);
+		const char *sep = j ? "," : "";
+		kn_buf_addf(&cols, "%s\"%s\"", sep, cn);
+		kn_buf_addf(&newv, "%scoalesce(NEW.\"%s\",x'00')", sep, cn);
+		kn_buf_addf(&oldm, "%s\"%s\"=coalesce(OLD.\"%s\",x'00')", j ? " AND " : "", cn, cn);
 		kn_buf_addf(&neq, "%sOLD.\"%s\" IS NOT NEW.\"%s\"", j ? " OR " : "", cn, cn);
 	}
 	bool exists = false;
@@ -1019,46 +1023,48 @@ static int count_create(sq_conn *c, const sq_type *y, const struct sq_count *k, 
 		exists = sqlite3_step(ps->st) == SQLITE_ROW;
 		stmt_put(ps);
 	}
-	/* add one for NEW's values: make the row if missing, then bump it */
-	kn_buf newvals;
-	kn_buf_init(&newvals, 0);
-	for (size_t j = 0; j < k->n; j++)
-		kn_buf_addf(&newvals, "%sNEW.\"%s\"", j ? "," : "", y->cols[k->cols[j]].name);
-	char *plus_sql = kn_xasprintf("INSERT INTO \"%s\"(%s,\"n\") SELECT %s,0 WHERE NOT EXISTS"
-				      "(SELECT 1 FROM \"%s\" WHERE %s);"
-				      "UPDATE \"%s\" SET \"n\"=\"n\"+1 WHERE %s;",
-				      k->table, cols.data, newvals.data, k->table, match_new.data,
-				      k->table, match_new.data);
+	char *plus = kn_xasprintf("INSERT INTO \"%s\"(%s,\"n\") VALUES(%s,1)"
+				  " ON CONFLICT(%s) DO UPDATE SET \"n\"=\"n\"+1;",
+				  k->table, cols.data, newv.data, cols.data);
+	char *minus = kn_xasprintf("UPDATE \"%s\" SET \"n\"=\"n\"-1 WHERE %s;", k->table,
+				   oldm.data);
 	if (!r)
 		kn_buf_addf(&b,
-			    "CREATE TABLE IF NOT EXISTS \"%s\"(%s,\"n\" INTEGER NOT NULL);"
-			    "CREATE INDEX IF NOT EXISTS \"%s_k\" ON \"%s\"(%s);"
-			    "CREATE TRIGGER IF NOT EXISTS \"%s_i\" AFTER INSERT ON \"rec_%s\" BEGIN %s END;"
+			    "CREATE TABLE IF NOT EXISTS \"%s\"(%s,\"n\" INTEGER NOT NULL,"
+			    "PRIMARY KEY(%s)) WITHOUT ROWID;"
+			    "CREATE TRIGGER IF NOT EXISTS \"%s_i\" AFTER INSERT ON \"rec_%s\""
+			    " BEGIN %s END;"
 			    "CREATE TRIGGER IF NOT EXISTS \"%s_u\" AFTER UPDATE OF %s ON \"rec_%s\""
-			    " WHEN %s BEGIN UPDATE \"%s\" SET \"n\"=\"n\"-1 WHERE %s; %s END;"
-			    "CREATE TRIGGER IF NOT EXISTS \"%s_d\" AFTER DELETE ON \"rec_%s\" BEGIN"
-			    " UPDATE \"%s\" SET \"n\"=\"n\"-1 WHERE %s; END;",
-			    k->table, cols.data, k->table, k->table, cols.data, k->table, y->name,
-			    plus_sql, k->table, cols.data, y->name, neq.data, k->table,
-			    match_old.data, plus_sql, k->table, y->name, k->table, match_old.data);
-	if (!r && !exists)
+			    " WHEN %s BEGIN %s %s END;"
+			    "CREATE TRIGGER IF NOT EXISTS \"%s_d\" AFTER DELETE ON \"rec_%s\""
+			    " BEGIN %s END;",
+			    k->table, cols.data, cols.data, k->table, y->name, plus, k->table,
+			    cols.data, y->name, neq.data, minus, plus, k->table, y->name, minus);
+	if (!r && !exists) {
+		kn_buf sel;
+		kn_buf_init(&sel, 0);
+		for (size_t j = 0; j < k->n; j++)
+			kn_buf_addf(&sel, "%scoalesce(\"%s\",x'00')", j ? "," : "",
+				    y->cols[k->cols[j]].name);
 		kn_buf_addf(&b, "INSERT INTO \"%s\"(%s,\"n\") SELECT %s,count(*) FROM \"rec_%s\""
 				" GROUP BY %s;",
-			    k->table, cols.data, cols.data, y->name, cols.data);
+			    k->table, cols.data, sel.data, y->name, sel.data);
+		kn_buf_release(&sel);
+	}
 	if (!r)
 		r = exec_ddl(c, b.data, err);
-	free(plus_sql);
-	kn_buf_release(&newvals);
+	free(plus);
+	free(minus);
 	kn_buf_release(&cols);
-	kn_buf_release(&match_new);
-	kn_buf_release(&match_old);
+	kn_buf_release(&newv);
+	kn_buf_release(&oldm);
 	kn_buf_release(&neq);
 	kn_buf_release(&b);
 	return r;
 }
 
 /* The kept count that can answer a total under q's conditions: every
- * condition an =, in or null test on one of its attributes. */
+ * condition an = or in test on one of its attributes. */
 static const struct sq_count *count_for(const sq_type *y, const kn_query *q)
 {
 	const struct sq_count *best = NULL;
@@ -1067,8 +1073,8 @@ static const struct sq_count *count_for(const sq_type *y, const kn_query *q)
 		bool ok = true;
 		for (size_t c = 0; c < q->nconds && ok; c++) {
 			kn_op op = q->conds[c].op;
-			ok = op == KN_OP_EQ || op == KN_OP_IN || op == KN_OP_NULL ||
-			     op == KN_OP_NOTNULL;
+			/* empty values are kept as x'00': only = and in read the same */
+			ok = op == KN_OP_EQ || op == KN_OP_IN;
 			int ci = q->conds[c].attr ? col_find(y, q->conds[c].attr) : -1;
 			bool in = false;
 			for (size_t j = 0; j < k->n; j++)
