@@ -1878,6 +1878,25 @@ static int need_int(const json_t *o, const char *k, json_int_t *out, kn_error *e
 	return 0;
 }
 
+
+/* Step a bound write statement once and put it back: *changes and *id
+ * (either may be NULL) get the rows changed and the new rowid. */
+static int step_write(sq_conn *c, sq_stmt *ps, const char *what, int *changes, int64_t *id,
+		      kn_error *err)
+{
+	int r = 0, rc = sqlite3_step(ps->st);
+	if (rc == SQLITE_DONE) {
+		if (changes)
+			*changes = sqlite3_changes(c->db);
+		if (id)
+			*id = sqlite3_last_insert_rowid(c->db);
+	} else {
+		r = sq_fail(c, rc, err, what);
+	}
+	stmt_put(ps);
+	return r;
+}
+
 /* Run an INSERT/UPDATE/DELETE whose parameters are the string and integer
  * members of o named by spec ("s:name" or "i:name"), as a write. *id gets
  * the new rowid, *changes the rows changed (either may be NULL). */
@@ -1906,16 +1925,7 @@ static int write_obj(kn_store *st, const char *sql, const json_t *o, const char 
 	if ((r = stmt_gets(c, sql, &ps, err)) == 0) {
 		for (size_t i = 0; spec[i]; i++)
 			bind_json(ps->st, (int)i + 1, json_object_get(o, spec[i] + 2));
-		int rc = sqlite3_step(ps->st);
-		if (rc == SQLITE_DONE) {
-			if (id)
-				*id = sqlite3_last_insert_rowid(c->db);
-			if (changes)
-				*changes = sqlite3_changes(c->db);
-		} else {
-			r = sq_fail(c, rc, err, what);
-		}
-		stmt_put(ps);
+		r = step_write(c, ps, what, changes, id, err);
 	}
 	wr_leave(s, held);
 	return r;
@@ -2304,16 +2314,7 @@ static int write_fmt(kn_store *st, const char *sql, const char *what, int *chang
 		va_start(ap, fmt);
 		bind_fmt(ps->st, fmt, ap);
 		va_end(ap);
-		int rc = sqlite3_step(ps->st);
-		if (rc == SQLITE_DONE) {
-			if (changes)
-				*changes = sqlite3_changes(c->db);
-			if (id)
-				*id = sqlite3_last_insert_rowid(c->db);
-		} else {
-			r = sq_fail(c, rc, err, what);
-		}
-		stmt_put(ps);
+		r = step_write(c, ps, what, changes, id, err);
 	}
 	wr_leave(s, held);
 	return r;
