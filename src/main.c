@@ -310,7 +310,9 @@ static int cmd_serve(const command *cmd, int argc, char **argv)
 	if (!listen)
 		listen = DEFAULT_LISTEN;
 	kn_error err = {0};
-	int rc = kn_http_serve(e, listen, &o, &err);
+	int rc = kn_engine_writer_start(e, &err);
+	if (!rc)
+		rc = kn_http_serve(e, listen, &o, &err);
 	kn_engine_close(e);
 	return rc ? engine_error(cmd, &err) : 0;
 }

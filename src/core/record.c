@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,10 +76,13 @@ int kn_engine_open(const char *datadir, kn_engine **out, kn_error *err)
 	return 0;
 }
 
+static void writer_stop(kn_engine *e);
+
 void kn_engine_close(kn_engine *e)
 {
 	if (!e)
 		return;
+	writer_stop(e);
 	if (e->store)
 		e->store->ops->close(e->store);
 	kn_schema_free(e->schema);
@@ -535,6 +539,139 @@ static int finish(kn_engine *e, int rc, kn_error *err)
 	return OPS(e)->commit(ST(e), err);
 }
 
+/* ---- group commit -------------------------------------------------------- */
+
+typedef int (*write_fn)(kn_engine *e, void *arg, kn_error *err);
+
+typedef struct wjob {
+	write_fn fn;
+	void *arg;
+	int rc;
+	kn_error err;
+	bool done;
+	struct wjob *next;
+} wjob;
+
+struct kn_writer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t more, done;
+	wjob *head, *tail;
+	bool stop;
+};
+
+/* Run one batch: every job in its own savepoint, one commit for all. */
+static void writer_batch(kn_engine *e, wjob *batch)
+{
+	kn_error err = {0};
+	int rc = OPS(e)->begin(ST(e), true, &err);
+	for (wjob *j = batch; j; j = j->next) {
+		if (rc) {
+			j->rc = rc, j->err = err;
+			continue;
+		}
+		int r = OPS(e)->savepoint(ST(e), &j->err);
+		if (!r) {
+			r = j->fn(e, j->arg, &j->err);
+			if (r)
+				OPS(e)->undo(ST(e));
+			else
+				r = OPS(e)->release(ST(e), &j->err);
+		}
+		j->rc = r;
+	}
+	if (!rc && (rc = OPS(e)->commit(ST(e), &err)) != 0)
+		for (wjob *j = batch; j; j = j->next)
+			if (!j->rc)
+				j->rc = rc, j->err = err;
+}
+
+static void *writer_main(void *p)
+{
+	kn_engine *e = p;
+	kn_writer *w = e->writer;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->head && !w->stop)
+			pthread_cond_wait(&w->more, &w->mu);
+		if (!w->head)
+			break;
+		wjob *batch = w->head;
+		w->head = w->tail = NULL;
+		pthread_mutex_unlock(&w->mu);
+		writer_batch(e, batch);
+		pthread_mutex_lock(&w->mu);
+		for (wjob *j = batch, *next; j; j = next) {
+			next = j->next; /* j belongs to its waiter once done */
+			j->done = true;
+		}
+		pthread_cond_broadcast(&w->done);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+int kn_engine_writer_start(kn_engine *e, kn_error *err)
+{
+	if (e->writer)
+		return 0;
+	kn_writer *w = kn_xcalloc(1, sizeof *w);
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->more, NULL);
+	pthread_cond_init(&w->done, NULL);
+	e->writer = w;
+	if (pthread_create(&w->thread, NULL, writer_main, e) != 0) {
+		e->writer = NULL;
+		free(w);
+		return kn_fail(err, KN_EINTERNAL, "", "cannot start the writer thread");
+	}
+	return 0;
+}
+
+static void writer_stop(kn_engine *e)
+{
+	kn_writer *w = e->writer;
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_signal(&w->more);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->more);
+	pthread_cond_destroy(&w->done);
+	free(w);
+	e->writer = NULL;
+}
+
+/* Run fn in a write transaction: the writer's next batch when group commit
+ * runs, else a transaction of its own. Returns once it is durable or failed. */
+static int engine_write(kn_engine *e, write_fn fn, void *arg, kn_error *err)
+{
+	kn_writer *w = e->writer;
+	if (!w) {
+		int rc = begin_write(e, err);
+		if (rc)
+			return rc;
+		return finish(e, fn(e, arg, err), err);
+	}
+	wjob j = {.fn = fn, .arg = arg};
+	pthread_mutex_lock(&w->mu);
+	if (w->tail)
+		w->tail->next = &j;
+	else
+		w->head = &j;
+	w->tail = &j;
+	pthread_cond_signal(&w->more);
+	while (!j.done)
+		pthread_cond_wait(&w->done, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	if (j.rc)
+		*err = j.err;
+	return j.rc;
+}
+
 /* ---- create ------------------------------------------------------------ */
 
 static const char *const create_skip[] = {"reason", NULL};
@@ -633,6 +770,20 @@ static int create_write(kn_engine *e, const kn_user *u, const kn_type *t, json_t
 	return rc;
 }
 
+struct create_job {
+	const kn_user *u;
+	const kn_type *t;
+	json_t *rec;
+	const kn_state *st;
+	const json_t *body;
+};
+
+static int create_job_run(kn_engine *e, void *arg, kn_error *err)
+{
+	struct create_job *j = arg;
+	return create_write(e, j->u, j->t, j->rec, j->st, j->body, false, err);
+}
+
 static int check_create(const kn_user *u, const kn_type *t, const json_t *body, kn_error *err)
 {
 	if (u && !role_in(u, t->can_create))
@@ -651,12 +802,8 @@ int kn_rec_create(kn_engine *e, const kn_user *u, const kn_type *t, const json_t
 	const kn_state *st;
 	if ((rc = create_prepare(e, u, t, body, false, &rec, &st, err)))
 		return rc;
-	if ((rc = begin_write(e, err))) {
-		json_decref(rec);
-		return rc;
-	}
-	rc = create_write(e, u, t, rec, st, body, false, err);
-	rc = finish(e, rc, err);
+	struct create_job cj = {u, t, rec, st, body};
+	rc = engine_write(e, create_job_run, &cj, err);
 	if (rc) {
 		json_decref(rec);
 		return rc;
@@ -765,14 +912,24 @@ static int save_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, json_t 
  * version, and journal it, in one short write transaction. KN_ECONFLICT when
  * the row is no longer the version read: nothing is then written.
  */
+struct save_job {
+	const kn_user *u;
+	const kn_type *t;
+	json_t *rec, *changes;
+	const char *action, *reason;
+};
+
+static int save_job_run(kn_engine *e, void *arg, kn_error *err)
+{
+	struct save_job *j = arg;
+	return save_in_txn(e, j->u, j->t, j->rec, j->action, j->changes, j->reason, err);
+}
+
 static int save(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
 		const char *action, json_t *changes, const char *reason, kn_error *err)
 {
-	int rc = begin_write(e, err);
-	if (rc)
-		return rc;
-	rc = save_in_txn(e, u, t, rec, action, changes, reason, err);
-	return finish(e, rc, err);
+	struct save_job j = {u, t, rec, changes, action, reason};
+	return engine_write(e, save_job_run, &j, err);
 }
 
 static int save_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,

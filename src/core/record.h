@@ -18,17 +18,27 @@
 #include "core/schema.h"
 #include "store/store.h"
 
+typedef struct kn_writer kn_writer;
+
 typedef struct kn_engine {
 	kn_schema *schema;
 	kn_store *store;
 	char *datadir;
 	json_t *config;     /* DATA/config.json (owned, an object, maybe empty) */
+	kn_writer *writer;  /* group commit, when started */
 } kn_engine;
 
 /* Open the data folder: config, schema (embedded + DATA/schema overlays),
  * storage (migrated forward). */
 int kn_engine_open(const char *datadir, kn_engine **out, kn_error *err);
+/* Stops the writer (if started), closes the store and frees e. */
 void kn_engine_close(kn_engine *e);
+/* Start group commit (a server does; a one-shot CLI command need not):
+ * creates, updates and transitions from every thread then go to one writer
+ * thread that commits all those waiting in one transaction, so that one
+ * fsync serves many of them. Each still succeeds or fails on its own, and
+ * is answered only once its commit is durable. */
+int kn_engine_writer_start(kn_engine *e, kn_error *err);
 /* Create a new data folder with an empty, migrated database (and the
  * folders schema/ for overlays). KN_EEXIST when datadir exists and is not
  * an empty folder. */

@@ -598,6 +598,30 @@ static void tx_end(sq_store *s, sq_conn *c)
 		pthread_mutex_unlock(&s->wlock);
 }
 
+static int sq_savepoint(kn_store *st, kn_error *err)
+{
+	sq_conn *c = NULL;
+	int r = conn_get(S(st), &c, err);
+	if (!r && !(c->in_tx && c->write))
+		r = kn_fail(err, KN_EINTERNAL, "", "a savepoint needs an open write transaction");
+	return r ? r : run(c, "SAVEPOINT kn_unit", err);
+}
+
+static int sq_release(kn_store *st, kn_error *err)
+{
+	sq_conn *c = NULL;
+	int r = conn_get(S(st), &c, err);
+	return r ? r : run(c, "RELEASE kn_unit", err);
+}
+
+static void sq_undo(kn_store *st)
+{
+	sq_conn *c = NULL;
+	kn_error e2;
+	if (conn_get(S(st), &c, &e2) == 0)
+		sqlite3_exec(c->db, "ROLLBACK TO kn_unit; RELEASE kn_unit", NULL, NULL, NULL);
+}
+
 /* Commit. Whatever the result, the transaction is over afterwards: a
  * failed COMMIT is rolled back. */
 static int sq_commit(kn_store *st, kn_error *err)
@@ -2453,6 +2477,9 @@ const kn_store_ops kn_store_sqlite = {
     .close = sq_close,
     .migrate = sq_migrate,
     .begin = sq_begin,
+    .savepoint = sq_savepoint,
+    .release = sq_release,
+    .undo = sq_undo,
     .commit = sq_commit,
     .rollback = sq_rollback,
     .rec_next_number = sq_rec_next_number,

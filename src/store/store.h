@@ -106,6 +106,11 @@ typedef struct kn_store_ops {
 	int (*begin)(kn_store *st, bool write, kn_error *err);
 	int (*commit)(kn_store *st, kn_error *err);
 	void (*rollback)(kn_store *st);
+	/* A nested unit inside the open write transaction: savepoint starts it,
+	 * release keeps its work, undo throws its work away (and ends it). */
+	int (*savepoint)(kn_store *st, kn_error *err);
+	int (*release)(kn_store *st, kn_error *err);
+	void (*undo)(kn_store *st);
 
 	/* Next number of a type (1, 2, ...), gap-free within committed transactions. */
 	int (*rec_next_number)(kn_store *st, const kn_type *t, int64_t *n, kn_error *err);
