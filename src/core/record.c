@@ -1526,7 +1526,7 @@ static int parse_sort(const kn_type *t, const kn_user *u, const char *s, listq *
 	return rc;
 }
 
-static int parse_params(kn_engine *e, const kn_type *t, const kn_user *u, const kn_param *p,
+static int parse_params(const kn_type *t, const kn_user *u, const kn_param *p,
 			size_t np, listq *q, json_t *names, kn_error *err)
 {
 	q->limit = 50;
@@ -1588,7 +1588,6 @@ static int parse_params(kn_engine *e, const kn_type *t, const kn_user *u, const 
 			char name[64];
 			const char *br = strchr(k, '[');
 			kn_op op = KN_OP_EQ;
-			const char *opname = "eq";
 			if (br) {
 				size_t l = strlen(k);
 				if (k[l - 1] != ']' || (size_t)(br - k) >= sizeof name)
@@ -1603,11 +1602,9 @@ static int parse_params(kn_engine *e, const kn_type *t, const kn_user *u, const 
 				if (j == sizeof optab / sizeof optab[0])
 					return kn_fail(err, KN_EINVAL, k, "unknown operator '%s'", opn);
 				op = optab[j].op;
-				opname = optab[j].name;
 			} else {
 				snprintf(name, sizeof name, "%s", k);
 			}
-			(void)opname;
 			const kn_field *f;
 			if ((rc = attr_lookup(t, u, name, &f, err)))
 				return rc;
@@ -1664,7 +1661,6 @@ static int parse_params(kn_engine *e, const kn_type *t, const kn_user *u, const 
 		if (rc)
 			return rc;
 	}
-	(void)e;
 	return 0;
 }
 
@@ -1678,7 +1674,7 @@ int kn_rec_list(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param
 	memset(&q, 0, sizeof q);
 	q.vals = json_array();
 	json_t *names = json_array();
-	int rc = parse_params(e, t, u, p, np, &q, names, err);
+	int rc = parse_params(t, u, p, np, &q, names, err);
 	if (!rc && t->org_field && is_enduser(u))
 		rc = add_cond(&q, t->org_field, KN_OP_EQ, json_pack("[s]", u->org), err);
 	/* id always breaks ties and ends the key */
