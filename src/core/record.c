@@ -698,6 +698,11 @@ static int create_prepare(kn_engine *e, const kn_user *u, const kn_type *t, cons
 			rc = kn_fail(err, KN_EVALID, "state", "%s has no state '%s'", t->name,
 				     sn ? sn : "?");
 	}
+	/* members in the order a read gives them: system attributes, then fields */
+	static const char *const sys[] = {"id",	 "number",     "version",    "state",
+					  "created_at", "updated_at", "created_by", "updated_by"};
+	for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
+		json_object_set_new(rec, sys[i], json_null());
 	/* defaults first, so that the body overrides them */
 	for (size_t i = 0; i < t->nfields; i++)
 		json_object_set(rec, t->fields[i].name,
