@@ -136,6 +136,12 @@ static const char *actor_name(const kn_user *u) { return u ? u->name : "system";
 
 static bool is_enduser(const kn_user *u) { return u && u->role == KN_ROLE_ENDUSER; }
 
+/* Work notes are for whoever may write them, auditors and the system. */
+static bool sees_work_notes(const kn_type *t, const kn_user *u)
+{
+	return !u || role_in(u, t->can_work_note | KN_ROLE_AUDITOR);
+}
+
 /* Whether u may see record rec (organisation scoping for end users). */
 static bool org_visible(const kn_type *t, const kn_user *u, const json_t *rec)
 {
@@ -1185,7 +1191,7 @@ int kn_rec_comments(kn_engine *e, const kn_user *u, const kn_type *t, const char
 	if (rc)
 		return rc;
 	json_t *items = NULL;
-	bool wn = !u || role_in(u, t->can_work_note | KN_ROLE_AUDITOR);
+	bool wn = sees_work_notes(t, u);
 	rc = OPS(e)->comment_list(ST(e), t->name, id, wn, &items, err);
 	if (rc)
 		return rc;
@@ -1204,7 +1210,7 @@ int kn_rec_journal(kn_engine *e, const kn_user *u, const kn_type *t, const char 
 	rc = OPS(e)->journal_list(ST(e), t->name, id, &items, err);
 	if (rc)
 		return rc;
-	bool wn = !u || role_in(u, t->can_work_note | KN_ROLE_AUDITOR);
+	bool wn = sees_work_notes(t, u);
 	json_t *keep = json_array();
 	size_t i;
 	json_t *it;
