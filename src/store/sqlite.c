@@ -3,9 +3,8 @@
  * sqlite.c - the SQLite storage backend (kn_store_sqlite).
  *
  * Connections. Every thread that touches the store lazily opens its own
- * connection to the database file (a pthread key maps thread -> sq_conn;
- * the store keeps a list of them so that close() can close all, and a
- * thread that exits closes its own). Every connection runs with WAL,
+ * connection to the database file (kn_pool, see sql.h; a thread that ends
+ * hands its connection to the next). Every connection runs with WAL,
  * synchronous=FULL (an acknowledged commit survives a power cut),
  * foreign_keys=ON and a 10 s busy timeout.
  *
@@ -23,13 +22,8 @@
  * open-addressing hash table keyed by the SQL text, so a repeated operation
  * never re-prepares. A statement handed out is marked busy until it is put
  * back; if the same SQL is needed again meanwhile (a scan callback that
- * calls the store again) a temporary statement is prepared for it. Only
- * parameterised SQL is used; identifiers come from the validated schema
- * (checked again here against [a-z][a-z0-9_]*) and are double-quoted.
- *
- * Types. For each record type the SQL that does not depend on arguments
- * (column list, get, insert, scan...) is built once and kept in the store
- * (sq_type), matched by the kn_type's address and its field names.
+ * calls the store again) a temporary statement is prepared for it. The SQL
+ * of record types and list queries is built by sql.c.
  *
  * Tables. rec_<type>(id INTEGER PRIMARY KEY AUTOINCREMENT, number, version,
  * state, created_at, updated_at, created_by, updated_by, <one column per
@@ -44,15 +38,13 @@
 #include <time.h>
 #include <sqlite3.h>
 
-#include "store/store.h"
+#include "store/sql.h"
 
 #define SQ_BUSY_MS 10000
 /* Statements kept per connection before eviction (a list statement takes
  * some 17 KB). */
 #define SQ_CACHE_MAX 256
 #define SQ_OPTIMIZE_MS (3600 * 1000) /* PRAGMA optimize at most hourly per connection */
-/* System columns, see syscols. */
-#define NSYS 8
 
 /* ---- structures -------------------------------------------------------- */
 
@@ -68,73 +60,26 @@ typedef struct sq_stmt {
 typedef struct sq_store sq_store;
 
 typedef struct sq_conn {
+	kn_pconn base; /* first: kn_pconn * <-> sq_conn * */
 	sqlite3 *db;
 	sq_store *store;
-	struct sq_conn *next, *prev;
-	struct sq_conn *idle_next; /* in sq_store.idle while no thread owns it */
 	sq_stmt **slots; /* open addressing; cap is 0 or a power of two */
 	size_t cap, n;
 	bool in_tx, write;
 	int64_t optimize_at; /* monotonic ms of the next PRAGMA optimize */
 } sq_conn;
 
-/* A column of a rec_ table: kind 'i' integer, 'b' boolean, 't' text. */
-typedef struct sq_col {
-	char *name;
-	char kind;
-	bool notnull; /* system columns are NOT NULL: their sort needs no NULLS clause */
-} sq_col;
-
-typedef struct sq_type {
-	struct sq_type *next;
-	const kn_type *t; /* identity: address, name and field names/kinds */
-	char *name;
-	sq_col *cols; /* NSYS system columns, then one per field */
-	size_t ncols;
-	char *get_id, *get_number, *get_key, *scan, *insert, *version;
-	char *collist; /* "id","number",... */
-	char *select;  /* SELECT <columns> FROM "rec_<type>" */
-	char *count;   /* SELECT count(*) FROM "rec_<type>" */
-	struct sq_count {
-		char *table;  /* kc_<type>__a__b */
-		int cols[4];  /* indexes into cols */
-		size_t n;
-		char *sum;    /* SELECT coalesce(sum("n"),0) FROM "kc_..." */
-	} *counts;      /* the declared kept counts */
-	size_t ncounts;
-} sq_type;
-
 struct sq_store {
 	kn_store base; /* first: kn_store * <-> sq_store * */
 	char *path;
-	pthread_key_t key;
-	pthread_mutex_t lock;  /* conns and types */
+	kn_pool pool;
 	pthread_mutex_t wlock; /* the one writer of this process */
-	sq_conn *conns; /* every connection, owned by a thread or idle */
-	sq_conn *idle;  /* connections whose thread ended, kept for the next thread */
-	size_t nidle;
-	sq_type *types;
+	kn_sqltypes types;
 };
 
 /* Idle connections kept for reuse: a server that starts a thread per HTTP
  * connection then keeps its prepared statements and page cache warm. */
 #define SQ_MAX_IDLE 16
-
-/* clang-format off */
-static const struct {
-	const char *name;
-	char kind;
-} syscols[NSYS] = {
-	{"id", 'i'},
-	{"number", 't'},
-	{"version", 'i'},
-	{"state", 't'},
-	{"created_at", 't'},
-	{"updated_at", 't'},
-	{"created_by", 't'},
-	{"updated_by", 't'},
-};
-/* clang-format on */
 
 static inline sq_store *S(kn_store *st)
 {
@@ -163,26 +108,7 @@ static int sq_fail(sq_conn *c, int rc, kn_error *err, const char *what)
 	}
 }
 
-static bool ident_ok(const char *s)
-{
-	if (!s || !(*s >= 'a' && *s <= 'z'))
-		return false;
-	size_t n = 0;
-	for (; *s; s++, n++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
-			return false;
-	return n < 64;
-}
-
 /* ---- statement cache ----------------------------------------------------- */
-
-static uint64_t fnv1a(const char *s, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-	return h;
-}
 
 static void stmt_free(sq_stmt *e)
 {
@@ -228,7 +154,7 @@ static void cache_room(sq_conn *c)
  * caller binds, steps and gives it back with stmt_put. */
 static int stmt_get(sq_conn *c, const char *sql, size_t len, sq_stmt **out, kn_error *err)
 {
-	uint64_t h = fnv1a(sql, len);
+	uint64_t h = kn_sql_hash(sql, len);
 	bool temp = false;
 	if (c->cap) {
 		size_t m = c->cap - 1;
@@ -314,8 +240,9 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void conn_free(sq_conn *c)
+static void conn_free(kn_pconn *pc)
 {
+	sq_conn *c = (sq_conn *)pc;
 	for (size_t i = 0; i < c->cap; i++)
 		if (c->slots[i])
 			stmt_free(c->slots[i]);
@@ -324,45 +251,22 @@ static void conn_free(sq_conn *c)
 	free(c);
 }
 
-static void conn_unlink(sq_store *s, sq_conn *c)
+/* A thread that ends with a transaction open (a bug) rolls it back and
+ * releases the writer lock. */
+static void conn_reset(kn_pconn *pc)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-}
-
-/* Thread-exit destructor: a thread that ends hands its connection back
- * (rolling back and releasing the writer lock if it forgot to); beyond
- * SQ_MAX_IDLE idle connections it is closed. */
-static void conn_thread_exit(void *p)
-{
-	sq_conn *c = p;
-	sq_store *s = c->store;
+	sq_conn *c = (sq_conn *)pc;
 	if (c->in_tx) {
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 		if (c->write)
-			pthread_mutex_unlock(&s->wlock);
+			pthread_mutex_unlock(&c->store->wlock);
 		c->in_tx = c->write = false;
 	}
-	pthread_mutex_lock(&s->lock);
-	if (s->nidle < SQ_MAX_IDLE) {
-		c->idle_next = s->idle;
-		s->idle = c;
-		s->nidle++;
-		c = NULL;
-	} else {
-		conn_unlink(s, c);
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (c)
-		conn_free(c);
 }
 
-static int conn_open(sq_store *s, sq_conn **out, kn_error *err)
+static int conn_open(kn_pool *p, kn_pconn **out, kn_error *err)
 {
+	sq_store *s = (sq_store *)((char *)p - offsetof(sq_store, pool));
 	sqlite3 *db = NULL;
 	int rc = sqlite3_open_v2(
 	    s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -386,51 +290,17 @@ static int conn_open(sq_store *s, sq_conn **out, kn_error *err)
 	c->db = db;
 	c->store = s;
 	c->optimize_at = mono_ms() + SQ_OPTIMIZE_MS;
-	*out = c;
+	*out = &c->base;
 	return 0;
 }
 
 /* This thread's connection, opened on first use. */
 static int conn_get(sq_store *s, sq_conn **out, kn_error *err)
 {
-	sq_conn *c = pthread_getspecific(s->key);
-	if (!c) {
-		pthread_mutex_lock(&s->lock);
-		c = s->idle;
-		if (c) {
-			s->idle = c->idle_next;
-			s->nidle--;
-		}
-		pthread_mutex_unlock(&s->lock);
-		if (c && pthread_setspecific(s->key, c) == 0) {
-			*out = c;
-			return 0;
-		}
-		if (c) { /* could not adopt it: close it */
-			pthread_mutex_lock(&s->lock);
-			conn_unlink(s, c);
-			pthread_mutex_unlock(&s->lock);
-			conn_free(c);
-		}
-		int r = conn_open(s, &c, err);
-		if (r)
-			return r;
-		pthread_mutex_lock(&s->lock);
-		c->next = s->conns;
-		if (s->conns)
-			s->conns->prev = c;
-		s->conns = c;
-		pthread_mutex_unlock(&s->lock);
-		if (pthread_setspecific(s->key, c) != 0) {
-			pthread_mutex_lock(&s->lock);
-			conn_unlink(s, c);
-			pthread_mutex_unlock(&s->lock);
-			conn_free(c);
-			return kn_fail(err, KN_EINTERNAL, "", "pthread_setspecific failed");
-		}
-	}
-	*out = c;
-	return 0;
+	kn_pconn *pc = NULL;
+	int r = kn_pool_get(&s->pool, &pc, err);
+	*out = (sq_conn *)pc;
+	return r;
 }
 
 /* Let SQLite refresh the planner statistics of the tables this connection
@@ -487,16 +357,16 @@ static int sq_open(const char *dsn, kn_store **out, kn_error *err)
 		return kn_fail(err, KN_ESTORE, "", "sqlite library built without thread support");
 	sq_store *s = kn_xcalloc(1, sizeof *s);
 	s->base.ops = &kn_store_sqlite;
-	s->path = kn_xstrdup(dsn);
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_mutex_init(&s->wlock, NULL);
-	if (pthread_key_create(&s->key, conn_thread_exit) != 0) {
-		pthread_mutex_destroy(&s->lock);
-		pthread_mutex_destroy(&s->wlock);
-		free(s->path);
+	s->pool.open = conn_open;
+	s->pool.reset = conn_reset;
+	s->pool.free = conn_free;
+	if (kn_pool_init(&s->pool, SQ_MAX_IDLE, err) != 0) {
 		free(s);
-		return kn_fail(err, KN_EINTERNAL, "", "pthread_key_create failed");
+		return KN_EINTERNAL;
 	}
+	s->path = kn_xstrdup(dsn);
+	pthread_mutex_init(&s->wlock, NULL);
+	kn_sqltypes_init(&s->types, KN_SQLITE);
 	/* Open this thread's connection now: a bad path fails here, the file
 	 * is created and switched to WAL (a persistent property of the file). */
 	sq_conn *c = NULL;
@@ -529,7 +399,19 @@ static int sq_open(const char *dsn, kn_store **out, kn_error *err)
 	return 0;
 }
 
-static void type_free(sq_type *y);
+/* Before a connection is closed: undo a caller's forgotten transaction
+ * (only our own writer lock is ours to release) and let SQLite keep its
+ * planner statistics. */
+static void conn_closing(kn_pconn *pc, bool mine)
+{
+	sq_conn *c = (sq_conn *)pc;
+	if (c->in_tx) {
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		if (c->write && mine)
+			pthread_mutex_unlock(&c->store->wlock);
+	}
+	sqlite3_exec(c->db, "PRAGMA optimize", NULL, NULL, NULL);
+}
 
 /* Close every connection and free the store. No thread may use the store
  * during or after this call. */
@@ -538,28 +420,8 @@ static void sq_close(kn_store *st)
 	sq_store *s = S(st);
 	if (!s)
 		return;
-	sq_conn *mine = pthread_getspecific(s->key);
-	pthread_setspecific(s->key, NULL);
-	pthread_key_delete(s->key); /* no thread-exit destructor runs after this */
-	pthread_mutex_lock(&s->lock);
-	while (s->conns) {
-		sq_conn *c = s->conns;
-		s->conns = c->next;
-		if (c->in_tx) { /* a caller's bug: undo; only our own lock is ours to release */
-			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-			if (c->write && c == mine)
-				pthread_mutex_unlock(&s->wlock);
-		}
-		sqlite3_exec(c->db, "PRAGMA optimize", NULL, NULL, NULL);
-		conn_free(c);
-	}
-	while (s->types) {
-		sq_type *y = s->types;
-		s->types = y->next;
-		type_free(y);
-	}
-	pthread_mutex_unlock(&s->lock);
-	pthread_mutex_destroy(&s->lock);
+	kn_pool_close(&s->pool, conn_closing);
+	kn_sqltypes_free(&s->types);
 	pthread_mutex_destroy(&s->wlock);
 	free(s->path);
 	free(s);
@@ -646,176 +508,12 @@ static int sq_commit(kn_store *st, kn_error *err)
 static void sq_rollback(kn_store *st)
 {
 	sq_store *s = S(st);
-	sq_conn *c = pthread_getspecific(s->key);
+	sq_conn *c = (sq_conn *)kn_pool_mine(&s->pool);
 	if (!c || !c->in_tx)
 		return;
 	if (!sqlite3_get_autocommit(c->db))
 		run(c, "ROLLBACK", NULL);
 	tx_end(s, c);
-}
-
-/* ---- record types ---------------------------------------------------------- */
-
-static void type_free(sq_type *y)
-{
-	for (size_t i = 0; i < y->ncols; i++)
-		free(y->cols[i].name);
-	free(y->cols);
-	free(y->name);
-	free(y->get_id);
-	free(y->get_number);
-	free(y->get_key);
-	free(y->scan);
-	free(y->insert);
-	free(y->version);
-	free(y->collist);
-	for (size_t i = 0; i < y->ncounts; i++)
-		free(y->counts[i].table), free(y->counts[i].sum);
-	free(y->counts);
-	free(y->select);
-	free(y->count);
-	free(y);
-}
-
-static char kind_code(kn_kind k)
-{
-	return k == KN_INTEGER ? 'i' : k == KN_BOOLEAN ? 'b' : 't';
-}
-
-static bool type_match(const sq_type *y, const kn_type *t)
-{
-	if (y->t != t || y->ncols != NSYS + t->nfields || strcmp(y->name, t->name) != 0)
-		return false;
-	for (size_t i = 0; i < t->nfields; i++)
-		if (strcmp(y->cols[NSYS + i].name, t->fields[i].name) != 0 ||
-		    y->cols[NSYS + i].kind != kind_code(t->fields[i].kind))
-			return false;
-	return true;
-}
-
-static int col_find(const sq_type *y, const char *name)
-{
-	for (size_t i = 0; i < y->ncols; i++)
-		if (strcmp(y->cols[i].name, name) == 0)
-			return (int)i;
-	return -1;
-}
-
-/* Build the per-type SQL once; validates every identifier. */
-static int type_build(const kn_type *t, sq_type **out, kn_error *err)
-{
-	if (!ident_ok(t->name))
-		return kn_fail(err, KN_EINVAL, "", "bad type name \"%s\"", t->name ? t->name : "");
-	for (size_t i = 0; i < t->nfields; i++) {
-		const char *f = t->fields[i].name;
-		if (!ident_ok(f))
-			return kn_fail(err, KN_EINVAL, "", "type %s: bad field name \"%s\"",
-				       t->name, f ? f : "");
-		for (size_t j = 0; j < NSYS; j++)
-			if (strcmp(f, syscols[j].name) == 0)
-				return kn_fail(err, KN_EINVAL, f,
-					       "type %s: field name %s is reserved", t->name, f);
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(f, t->fields[j].name) == 0)
-				return kn_fail(err, KN_EINVAL, f,
-					       "type %s: field %s declared twice", t->name, f);
-	}
-	sq_type *y = kn_xcalloc(1, sizeof *y);
-	y->t = t;
-	y->name = kn_xstrdup(t->name);
-	y->ncols = NSYS + t->nfields;
-	y->cols = kn_xcalloc(y->ncols, sizeof *y->cols);
-	for (size_t i = 0; i < NSYS; i++) {
-		y->cols[i].name = kn_xstrdup(syscols[i].name);
-		y->cols[i].kind = syscols[i].kind;
-		y->cols[i].notnull = true;
-	}
-	for (size_t i = 0; i < t->nfields; i++) {
-		y->cols[NSYS + i].name = kn_xstrdup(t->fields[i].name);
-		y->cols[NSYS + i].kind = kind_code(t->fields[i].kind);
-	}
-
-	kn_buf cols, ins, qs;
-	kn_buf_init(&cols, 0);
-	kn_buf_init(&ins, 0);
-	kn_buf_init(&qs, 0);
-	for (size_t i = 0; i < y->ncols; i++) {
-		kn_buf_addf(&cols, "%s\"%s\"", i ? "," : "", y->cols[i].name);
-		if (i) {
-			kn_buf_addf(&ins, "%s\"%s\"", i > 1 ? "," : "", y->cols[i].name);
-			kn_buf_adds(&qs, i > 1 ? ",?" : "?");
-		}
-	}
-	const char *key = t->key_field ? t->key_field->name : "number";
-	y->collist = kn_xstrdup(cols.data);
-	y->select = kn_xasprintf("SELECT %s FROM \"rec_%s\"", cols.data, t->name);
-	y->get_id = kn_xasprintf("%s WHERE \"id\"=?", y->select);
-	y->get_number = kn_xasprintf("%s WHERE \"number\"=?", y->select);
-	y->get_key = kn_xasprintf("%s WHERE \"%s\"=?", y->select, key);
-	y->scan = kn_xasprintf("%s ORDER BY \"id\"", y->select);
-	y->insert =
-	    kn_xasprintf("INSERT INTO \"rec_%s\"(%s) VALUES(%s)", t->name, ins.data, qs.data);
-	y->version = kn_xasprintf("SELECT \"version\" FROM \"rec_%s\" WHERE \"id\"=?", t->name);
-	y->count = kn_xasprintf("SELECT count(*) FROM \"rec_%s\"", t->name);
-	y->counts = kn_xcalloc(t->ncounts + 1, sizeof *y->counts);
-	for (size_t i = 0; i < t->ncounts; i++) {
-		struct sq_count *k = &y->counts[y->ncounts];
-		kn_buf name;
-		kn_buf_init(&name, 0);
-		kn_buf_addf(&name, "kc_%s", t->name);
-		for (size_t j = 0; t->counts[i][j] && k->n < 4; j++) {
-			int ci = col_find(y, t->counts[i][j]);
-			if (ci < 0)
-				continue;
-			k->cols[k->n++] = ci;
-			kn_buf_addf(&name, "__%s", t->counts[i][j]);
-		}
-		if (k->n) {
-			k->table = kn_xstrdup(name.data);
-			k->sum = kn_xasprintf("SELECT coalesce(sum(\"n\"),0) FROM \"%s\"", k->table);
-			y->ncounts++;
-		}
-		kn_buf_release(&name);
-	}
-	kn_buf_release(&cols);
-	kn_buf_release(&ins);
-	kn_buf_release(&qs);
-	*out = y;
-	return 0;
-}
-
-/* The cached SQL of type t (built on first use). The kn_type must stay
- * alive while the store uses it (the schema lives as long as the process). */
-static int type_get(sq_store *s, const kn_type *t, sq_type **out, kn_error *err)
-{
-	sq_type *y = NULL;
-	pthread_mutex_lock(&s->lock);
-	for (y = s->types; y; y = y->next)
-		if (type_match(y, t))
-			break;
-	pthread_mutex_unlock(&s->lock);
-	if (y) {
-		*out = y;
-		return 0;
-	}
-	sq_type *n = NULL;
-	int r = type_build(t, &n, err);
-	if (r)
-		return r;
-	pthread_mutex_lock(&s->lock);
-	for (y = s->types; y; y = y->next)
-		if (type_match(y, t))
-			break;
-	if (!y) {
-		n->next = s->types;
-		s->types = y = n;
-		n = NULL;
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (n)
-		type_free(n);
-	*out = y;
-	return 0;
 }
 
 /* ---- values ---------------------------------------------------------------- */
@@ -848,25 +546,6 @@ static int bind_text(sqlite3_stmt *st, int i, const char *s)
 	return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
 
-/* Does v fit column col? (The engine has normalised values; this guards
- * against a value of the wrong JSON type silently changing meaning.) */
-static int val_check(const sq_type *y, const sq_col *col, const json_t *v, kn_error *err)
-{
-	if (!v || json_is_null(v)) {
-		if (col->notnull)
-			return kn_fail(err, KN_EINVAL, col->name, "%s: %s is missing", y->name,
-				       col->name);
-		return 0;
-	}
-	bool ok = col->kind == 'i'   ? json_is_integer(v)
-		  : col->kind == 'b' ? json_is_boolean(v)
-				     : json_is_string(v);
-	if (!ok)
-		return kn_fail(err, KN_EINVAL, col->name, "%s: %s has the wrong JSON type", y->name,
-			       col->name);
-	return 0;
-}
-
 static const char *col_text(sqlite3_stmt *st, int i)
 {
 	const char *p = (const char *)sqlite3_column_text(st, i);
@@ -890,11 +569,11 @@ static void cpy(char *dst, size_t n, const char *src)
  * NULL when a text column is not valid UTF-8 (a damaged database). */
 /* The record in the current row; when pick is not NULL the row holds only
  * the n columns pick names (indexes into y->cols), in that order. */
-static json_t *row_pick(const sq_type *y, sqlite3_stmt *st, const int *pick, size_t n)
+static json_t *row_pick(const kn_sqltype *y, sqlite3_stmt *st, const int *pick, size_t n)
 {
 	json_t *o = json_object();
 	for (size_t i = 0; i < (pick ? n : y->ncols); i++) {
-		const sq_col *c = &y->cols[pick ? (size_t)pick[i] : i];
+		const kn_sqlcol *c = &y->cols[pick ? (size_t)pick[i] : i];
 		int ci = (int)i;
 		json_t *v;
 		if (sqlite3_column_type(st, ci) == SQLITE_NULL)
@@ -915,9 +594,9 @@ static json_t *row_pick(const sq_type *y, sqlite3_stmt *st, const int *pick, siz
 	return o;
 }
 
-static json_t *row_record(const sq_type *y, sqlite3_stmt *st) { return row_pick(y, st, NULL, 0); }
+static json_t *row_record(const kn_sqltype *y, sqlite3_stmt *st) { return row_pick(y, st, NULL, 0); }
 
-static int bad_row(const sq_type *y, sqlite3_stmt *st, kn_error *err)
+static int bad_row(const kn_sqltype *y, sqlite3_stmt *st, kn_error *err)
 {
 	return kn_fail(err, KN_ESTORE, "", "%s id %lld: stored text is not valid UTF-8", y->name,
 		       (long long)sqlite3_column_int64(st, 0));
@@ -960,7 +639,7 @@ static const char fixed_ddl[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
 /* clang-format on */
 
-static const char *col_decl(const sq_col *c)
+static const char *col_decl(const kn_sqlcol *c)
 {
 	return c->kind == 't' ? "TEXT" : "INTEGER";
 }
@@ -985,7 +664,7 @@ static int query_int(sq_conn *c, const char *sql, const char *param, int64_t *ou
 /* Planner statistics: a table of some size with an index never analysed
  * (a database filled by an import, an index just declared) is analysed
  * now, at start-up, rather than planned blind until PRAGMA optimize. */
-static int analyze_if_needed(sq_conn *c, const sq_type *y, kn_error *err)
+static int analyze_if_needed(sq_conn *c, const kn_sqltype *y, kn_error *err)
 {
 	char *tn = kn_xasprintf("rec_%s", y->name);
 	char *sql = kn_xasprintf("SELECT max(\"id\") FROM \"%s\"", tn);
@@ -1023,7 +702,7 @@ out:
  * create writes as few extra pages as possible. Made and filled when first
  * declared.
  */
-static int count_create(sq_conn *c, const sq_type *y, const struct sq_count *k, kn_error *err)
+static int count_create(sq_conn *c, const kn_sqltype *y, const kn_sqlcount *k, kn_error *err)
 {
 	kn_buf cols, newv, oldm, neq, b;
 	kn_buf_init(&cols, 0);
@@ -1087,34 +766,10 @@ static int count_create(sq_conn *c, const sq_type *y, const struct sq_count *k, 
 	return r;
 }
 
-/* The kept count that can answer a total under q's conditions: every
- * condition an = or in test on one of its attributes. */
-static const struct sq_count *count_for(const sq_type *y, const kn_query *q)
-{
-	const struct sq_count *best = NULL;
-	for (size_t i = 0; i < y->ncounts; i++) {
-		const struct sq_count *k = &y->counts[i];
-		bool ok = true;
-		for (size_t c = 0; c < q->nconds && ok; c++) {
-			kn_op op = q->conds[c].op;
-			/* empty values are kept as x'00': only = and in read the same */
-			ok = op == KN_OP_EQ || op == KN_OP_IN;
-			int ci = q->conds[c].attr ? col_find(y, q->conds[c].attr) : -1;
-			bool in = false;
-			for (size_t j = 0; j < k->n; j++)
-				in |= k->cols[j] == ci;
-			ok = ok && in;
-		}
-		if (ok && (!best || k->n < best->n))
-			best = k;
-	}
-	return best;
-}
-
 static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err)
 {
-	sq_type *y = NULL;
-	int r = type_get(s, t, &y, err);
+	kn_sqltype *y = NULL;
+	int r = kn_sqltypes_get(&s->types, t, &y, err);
 	if (r)
 		return r;
 	kn_buf b;
@@ -1127,7 +782,7 @@ static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err
 	    "\"updated_at\" TEXT NOT NULL,\"created_by\" TEXT NOT NULL,"
 	    "\"updated_by\" TEXT NOT NULL",
 	    y->name);
-	for (size_t i = NSYS; i < y->ncols; i++)
+	for (size_t i = KN_NSYS; i < y->ncols; i++)
 		kn_buf_addf(&b, ",\"%s\" %s", y->cols[i].name, col_decl(&y->cols[i]));
 	kn_buf_adds(&b, ")");
 	r = exec_ddl(c, b.data, err);
@@ -1142,7 +797,7 @@ static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err
 			int rc;
 			bind_text(ps->st, 1, tn);
 			while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
-				int i = col_find(y, col_text(ps->st, 0));
+				int i = kn_sql_col(y, col_text(ps->st, 0));
 				if (i >= 0)
 					have[i] = true;
 			}
@@ -1152,7 +807,7 @@ static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err
 		}
 		free(tn);
 	}
-	for (size_t i = NSYS; !r && i < y->ncols; i++) {
+	for (size_t i = KN_NSYS; !r && i < y->ncols; i++) {
 		if (have[i])
 			continue;
 		b.len = 0;
@@ -1182,7 +837,7 @@ static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err
 		kn_buf_init(&list, 0);
 		kn_buf_addf(&name, "ix_%s", y->name);
 		for (size_t j = 0; ix[j]; j++) {
-			if (col_find(y, ix[j]) < 0) {
+			if (kn_sql_col(y, ix[j]) < 0) {
 				r = kn_fail(err, KN_EINVAL, "",
 					    "%s: index on unknown attribute \"%s\"", y->name,
 					    ix[j]);
@@ -1235,10 +890,10 @@ static int sq_migrate(kn_store *st, const kn_schema *sch, kn_error *err)
 /* ---- records --------------------------------------------------------------- */
 
 /* Common prologue of the record operations: connection and type SQL. */
-static int rec_prep(kn_store *st, const kn_type *t, sq_conn **c, sq_type **y, kn_error *err)
+static int rec_prep(kn_store *st, const kn_type *t, sq_conn **c, kn_sqltype **y, kn_error *err)
 {
 	int r = conn_get(S(st), c, err);
-	return r ? r : type_get(S(st), t, y, err);
+	return r ? r : kn_sqltypes_get(&S(st)->types, t, y, err);
 }
 
 static int sq_rec_next_number(kn_store *st, const kn_type *t, int64_t *n, kn_error *err)
@@ -1270,34 +925,15 @@ static int sq_rec_next_number(kn_store *st, const kn_type *t, int64_t *n, kn_err
 	return r;
 }
 
-/* KN_EINVAL naming the first member of o that is not a column to write
- * (insert tolerates and ignores "id" and "type"; update neither). */
-static int unknown_member(const sq_type *y, const json_t *o, bool insert, kn_error *err)
-{
-	for (void *it = json_object_iter((json_t *)o); it;
-	     it = json_object_iter_next((json_t *)o, it)) {
-		const char *k = json_object_iter_key(it);
-		int i = col_find(y, k);
-		if (insert ? i < 0 && strcmp(k, "type") != 0 : i <= 0)
-			return kn_fail(err, KN_EINVAL, k, "%s: no attribute \"%s\" to set", y->name,
-				       k);
-	}
-	return kn_fail(err, KN_EINVAL, "", "%s: unexpected members", y->name);
-}
-
 /* KN_ECONFLICT for a unique violation on a rec_ table, naming the
  * attribute (err->field) and, from obj, its value. */
-static int unique_fail(sq_conn *c, const sq_type *y, const json_t *obj, kn_error *err)
+static int unique_fail(sq_conn *c, const kn_sqltype *y, const json_t *obj, kn_error *err)
 {
 	/* "UNIQUE constraint failed: rec_incident.number" */
 	const char *msg = sqlite3_errmsg(c->db), *dot = strrchr(msg, '.');
 	char col[64];
 	cpy(col, sizeof col, dot ? dot + 1 : "key");
-	const json_t *v = json_object_get(obj, col);
-	if (json_is_string(v))
-		return kn_fail(err, KN_ECONFLICT, col, "a %s with %s \"%s\" already exists",
-			       y->name, col, json_string_value(v));
-	return kn_fail(err, KN_ECONFLICT, col, "a %s with this %s already exists", y->name, col);
+	return kn_sql_unique_fail(y, col, obj, err);
 }
 
 /* Insert rec: every column but id from the member of the same name (absent
@@ -1309,24 +945,12 @@ static int sq_rec_insert(kn_store *st, const kn_type *t, const json_t *rec, int6
 {
 	sq_store *s = S(st);
 	sq_conn *c = NULL;
-	sq_type *y = NULL;
+	kn_sqltype *y = NULL;
 	sq_stmt *ps = NULL;
 	bool held;
 	int r = rec_prep(st, t, &c, &y, err);
-	if (r)
+	if (r || (r = kn_sql_check_insert(y, rec, err)) != 0)
 		return r;
-	if (!json_is_object(rec))
-		return kn_fail(err, KN_EINVAL, "", "%s: record is not an object", y->name);
-	size_t known = 0;
-	for (size_t i = 1; i < y->ncols; i++) {
-		const json_t *v = json_object_get(rec, y->cols[i].name);
-		if ((r = val_check(y, &y->cols[i], v, err)) != 0)
-			return r;
-		known += v != NULL;
-	}
-	known += (json_object_get(rec, "id") != NULL) + (json_object_get(rec, "type") != NULL);
-	if (known != json_object_size(rec))
-		return unknown_member(y, rec, true, err);
 	if ((r = wr_enter(s, c, &held, err)) != 0)
 		return r;
 	if ((r = stmt_gets(c, y->insert, &ps, err)) != 0) {
@@ -1349,7 +973,7 @@ static int sq_rec_insert(kn_store *st, const kn_type *t, const json_t *rec, int6
 }
 
 /* Version of row id into *v; KN_ENOTFOUND when there is no such row. */
-static int rec_version(sq_conn *c, const sq_type *y, int64_t id, int64_t *v, kn_error *err)
+static int rec_version(sq_conn *c, const kn_sqltype *y, int64_t id, int64_t *v, kn_error *err)
 {
 	sq_stmt *ps = NULL;
 	int r = stmt_gets(c, y->version, &ps, err);
@@ -1376,36 +1000,20 @@ static int sq_rec_update(kn_store *st, const kn_type *t, int64_t id, int64_t ver
 {
 	sq_store *s = S(st);
 	sq_conn *c = NULL;
-	sq_type *y = NULL;
+	kn_sqltype *y = NULL;
 	sq_stmt *ps = NULL;
 	bool held;
 	int r = rec_prep(st, t, &c, &y, err);
 	if (r)
 		return r;
-	if (!json_is_object(set))
-		return kn_fail(err, KN_EINVAL, "", "%s: update is not an object", y->name);
 	kn_buf b;
-	kn_buf_init(&b, 0);
-	kn_buf_addf(&b, "UPDATE \"rec_%s\" SET ", y->name);
+	kn_sqlbinds bs = {0};
 	size_t nset = 0;
-	for (size_t i = 1; i < y->ncols; i++) {
-		const json_t *v = json_object_get(set, y->cols[i].name);
-		if (!v)
-			continue;
-		if ((r = val_check(y, &y->cols[i], v, err)) != 0) {
-			kn_buf_release(&b);
-			return r;
-		}
-		kn_buf_addf(&b, "%s\"%s\"=?", nset ? "," : "", y->cols[i].name);
-		nset++;
-	}
-	if (nset != json_object_size(set)) {
+	kn_buf_init(&b, 0);
+	if ((r = kn_sql_update(KN_SQLITE, y, set, &b, &bs, &nset, err)) != 0 ||
+	    (r = wr_enter(s, c, &held, err)) != 0) {
 		kn_buf_release(&b);
-		return unknown_member(y, set, false, err);
-	}
-	kn_buf_adds(&b, " WHERE \"id\"=? AND \"version\"=?");
-	if ((r = wr_enter(s, c, &held, err)) != 0) {
-		kn_buf_release(&b);
+		kn_sqlbinds_release(&bs);
 		return r;
 	}
 	int changed = 0;
@@ -1413,11 +1021,8 @@ static int sq_rec_update(kn_store *st, const kn_type *t, int64_t id, int64_t ver
 		r = stmt_get(c, b.data, b.len, &ps, err);
 		if (!r) {
 			int k = 1;
-			for (size_t i = 1; i < y->ncols; i++) {
-				const json_t *v = json_object_get(set, y->cols[i].name);
-				if (v)
-					bind_json(ps->st, k++, v);
-			}
+			for (size_t i = 0; i < bs.n; i++)
+				bind_json(ps->st, k++, bs.a[i].v);
 			sqlite3_bind_int64(ps->st, k++, id);
 			sqlite3_bind_int64(ps->st, k, version);
 			int rc = sqlite3_step(ps->st);
@@ -1440,12 +1045,13 @@ static int sq_rec_update(kn_store *st, const kn_type *t, int64_t id, int64_t ver
 	}
 	wr_leave(s, held);
 	kn_buf_release(&b);
+	kn_sqlbinds_release(&bs);
 	return r;
 }
 
 /* Run a single-row SELECT of y's columns whose one parameter is text
  * (when not NULL) or id. */
-static int rec_fetch(sq_conn *c, const sq_type *y, const char *sql, const char *text, int64_t id,
+static int rec_fetch(sq_conn *c, const kn_sqltype *y, const char *sql, const char *text, int64_t id,
 		     json_t **out, kn_error *err)
 {
 	sq_stmt *ps = NULL;
@@ -1478,7 +1084,7 @@ static int sq_rec_get(kn_store *st, const kn_type *t, int64_t id, const char *nu
 		      kn_error *err)
 {
 	sq_conn *c = NULL;
-	sq_type *y = NULL;
+	kn_sqltype *y = NULL;
 	int r = rec_prep(st, t, &c, &y, err);
 	if (r)
 		return r;
@@ -1489,7 +1095,7 @@ static int sq_rec_get_key(kn_store *st, const kn_type *t, const char *key, json_
 			  kn_error *err)
 {
 	sq_conn *c = NULL;
-	sq_type *y = NULL;
+	kn_sqltype *y = NULL;
 	int r = rec_prep(st, t, &c, &y, err);
 	if (r)
 		return r;
@@ -1497,25 +1103,6 @@ static int sq_rec_get_key(kn_store *st, const kn_type *t, const char *key, json_
 }
 
 /* ---- list queries ------------------------------------------------------------ */
-
-/* Parameters collected while the SQL text is built (borrowed values). */
-typedef struct sq_binds {
-	struct {
-		const json_t *v;
-		char kind; /* of the column compared with */
-	} * a;
-	size_t n, cap;
-} sq_binds;
-
-static void binds_add(sq_binds *bs, const sq_col *col, const json_t *v)
-{
-	if (bs->n == bs->cap) {
-		bs->cap = bs->cap ? bs->cap * 2 : 16;
-		bs->a = kn_xrealloc(bs->a, bs->cap * sizeof *bs->a);
-	}
-	bs->a[bs->n].v = v;
-	bs->a[bs->n++].kind = col->kind;
-}
 
 /* Bind a value compared with a column of the given kind. An integer given
  * as a decimal string for an integer column, or an integer for a text
@@ -1540,276 +1127,33 @@ static void bind_cmp(sqlite3_stmt *st, int i, const json_t *v, char kind)
 	bind_json(st, i, v);
 }
 
-/* Append one condition to b (the caller adds the AND between them). */
-static int cond_sql(const sq_type *y, const kn_cond *cd, kn_buf *b, sq_binds *bs, kn_error *err)
-{
-	int ci = cd->attr ? col_find(y, cd->attr) : -1;
-	if (ci < 0)
-		return kn_fail(err, KN_EINVAL, cd->attr ? cd->attr : "",
-			       "%s: cannot filter on \"%s\"", y->name, cd->attr ? cd->attr : "");
-	const sq_col *cc = &y->cols[ci];
-	const char *col = cc->name;
-	const json_t *vals = cd->values;
-	size_t nv = json_is_array(vals) ? json_array_size(vals) : 0;
-	const json_t *v0 = nv ? json_array_get(vals, 0) : NULL;
-	bool v0null = !v0 || json_is_null(v0);
-	switch (cd->op) {
-	case KN_OP_NULL:
-		kn_buf_addf(b, "\"%s\" IS NULL", col);
-		return 0;
-	case KN_OP_NOTNULL:
-		kn_buf_addf(b, "\"%s\" IS NOT NULL", col);
-		return 0;
-	case KN_OP_EQ:
-		if (nv > 1)
-			break; /* several values: as IN */
-		if (v0null) {
-			kn_buf_addf(b, "\"%s\" IS NULL", col);
-		} else {
-			kn_buf_addf(b, "\"%s\"=?", col);
-			binds_add(bs, cc, v0);
-		}
-		return 0;
-	case KN_OP_NE:
-		if (v0null) {
-			kn_buf_addf(b, "\"%s\" IS NOT NULL", col);
-		} else {
-			kn_buf_addf(b, "(\"%s\"<>? OR \"%s\" IS NULL)", col, col);
-			binds_add(bs, cc, v0);
-		}
-		return 0;
-	case KN_OP_LT:
-	case KN_OP_LTE:
-	case KN_OP_GT:
-	case KN_OP_GTE: {
-		static const char *const cmp[] = {"<", "<=", ">", ">="};
-		kn_buf_addf(b, "\"%s\"%s?", col, cmp[cd->op - KN_OP_LT]);
-		binds_add(bs, cc, v0); /* NULL compares false: no row */
-		return 0;
-	}
-	case KN_OP_CONTAINS:
-		kn_buf_addf(b, "instr(lower(\"%s\"),lower(?))>0", col);
-		binds_add(bs, cc, v0);
-		return 0;
-	case KN_OP_IN:
-	case KN_OP_NIN:
-		break;
-	default:
-		return kn_fail(err, KN_EINVAL, col, "%s: unknown operator", y->name);
-	}
-	/* IN / NIN / EQ with several values. A null among the values means
-	 * "or empty" for IN; NIN matches empty values unless null is listed. */
-	bool in = cd->op != KN_OP_NIN, hasnull = false;
-	size_t nn = 0;
-	for (size_t i = 0; i < nv; i++) {
-		if (json_is_null(json_array_get(vals, i)))
-			hasnull = true;
-		else
-			nn++;
-	}
-	if (!nn) {
-		if (hasnull)
-			kn_buf_addf(b, "\"%s\" IS %sNULL", col, in ? "" : "NOT ");
-		else
-			kn_buf_adds(b, in ? "0" : "1"); /* in nothing / not in nothing */
-		return 0;
-	}
-	bool ornull = in ? hasnull : !hasnull;
-	kn_buf_addf(b, "%s\"%s\" %sIN (", ornull ? "(" : "", col, in ? "" : "NOT ");
-	size_t k = 0;
-	for (size_t i = 0; i < nv; i++) {
-		const json_t *v = json_array_get(vals, i);
-		if (json_is_null(v))
-			continue;
-		kn_buf_adds(b, k++ ? ",?" : "?");
-		binds_add(bs, cc, v);
-	}
-	kn_buf_adds(b, ")");
-	if (ornull)
-		kn_buf_addf(b, " OR \"%s\" IS NULL)", col);
-	return 0;
-}
-
-/* "Strictly after v in this sort" for one column. NULL is greater than
- * every value: last ascending, first descending. Returns false when no row
- * can be after v (ascending after NULL). Columns are written +"c": see
- * keyset_sql. */
-static bool after_sql(const sq_col *col, bool desc, const json_t *v, kn_buf *b, sq_binds *bs)
-{
-	bool vnull = !v || json_is_null(v);
-	if (!desc) {
-		if (vnull)
-			return false;
-		if (col->notnull)
-			kn_buf_addf(b, "+\"%s\">?", col->name);
-		else
-			kn_buf_addf(b, "(+\"%s\">? OR +\"%s\" IS NULL)", col->name, col->name);
-		binds_add(bs, col, v);
-	} else if (vnull) {
-		kn_buf_addf(b, "+\"%s\" IS NOT NULL", col->name);
-	} else {
-		kn_buf_addf(b, "+\"%s\"<?", col->name);
-		binds_add(bs, col, v);
-	}
-	return true;
-}
-
-/* Keyset predicate: rows strictly after the cursor q->after in the sort
- * order, as OR over i of (sort_0..i-1 equal AND sort_i after).
- *
- * The disjunction is only a filter: its columns carry the unary + that
- * keeps SQLite from planning it as a MULTI-INDEX OR (which, once ANALYZE
- * statistics exist, it picks and then sorts every candidate row). What
- * lets an index seek to the cursor is a leading bound on the first sort
- * key, implied by the disjunction, wherever one index range expresses it:
- *   ascending, cursor NULL:        "c" IS NULL (only NULLs follow)
- *   ascending, NOT NULL column:    "c" >= v
- *   descending, cursor not NULL:   "c" <= v (NULLs came first)
- * (An ascending nullable key after a value has two ranges, values > v and
- * NULL: it is left to the filter.) */
-static void keyset_sql(const sq_type *y, const kn_query *q, const int *sc, kn_buf *b, sq_binds *bs)
-{
-	const sq_col *c0 = &y->cols[sc[0]];
-	const json_t *a0 = json_array_get(q->after, 0);
-	bool desc0 = q->sorts[0].desc;
-	if (json_is_null(a0)) {
-		if (!desc0)
-			kn_buf_addf(b, "\"%s\" IS NULL AND ", c0->name);
-	} else if (desc0 || c0->notnull) {
-		kn_buf_addf(b, "\"%s\"%s? AND ", c0->name, desc0 ? "<=" : ">=");
-		binds_add(bs, c0, a0);
-	}
-	kn_buf_adds(b, "(");
-	size_t nterms = 0;
-	for (size_t i = 0; i < q->nsorts; i++) {
-		size_t mark = b->len, mbind = bs->n;
-		kn_buf_adds(b, nterms ? " OR (" : "(");
-		for (size_t j = 0; j < i; j++) {
-			const json_t *v = json_array_get(q->after, j);
-			const char *cn = y->cols[sc[j]].name;
-			if (json_is_null(v)) {
-				kn_buf_addf(b, "+\"%s\" IS NULL AND ", cn);
-			} else {
-				kn_buf_addf(b, "+\"%s\"=? AND ", cn);
-				binds_add(bs, &y->cols[sc[j]], v);
-			}
-		}
-		if (!after_sql(&y->cols[sc[i]], q->sorts[i].desc, json_array_get(q->after, i), b,
-			       bs)) {
-			b->len = mark; /* this term matches nothing: drop it */
-			b->data[mark] = 0;
-			bs->n = mbind;
-			continue;
-		}
-		kn_buf_adds(b, ")");
-		nterms++;
-	}
-	kn_buf_adds(b, nterms ? ")" : "0)");
-}
-
-/* One page: conditions, ORDER BY the sorts (NULLS LAST ascending, NULLS
- * FIRST descending on nullable columns), keyset from q->after, LIMIT. */
+/* One page of records (the SQL from kn_sql_list) and, when asked, the total. */
 static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t **items,
 		       int64_t *total, kn_error *err)
 {
 	sq_conn *c = NULL;
-	sq_type *y = NULL;
+	kn_sqltype *y = NULL;
+	kn_sqllist l;
 	int r = rec_prep(st, t, &c, &y, err);
-	if (r)
-		return r;
 	*items = NULL;
 	if (total)
 		*total = -1;
-	int scs[16], *sc = scs;
-	if (q->nsorts > sizeof scs / sizeof scs[0])
-		sc = kn_xmalloc(q->nsorts * sizeof *sc);
-	for (size_t i = 0; i < q->nsorts; i++) {
-		sc[i] = q->sorts[i].attr ? col_find(y, q->sorts[i].attr) : -1;
-		if (sc[i] < 0) {
-			r = kn_fail(err, KN_EINVAL, q->sorts[i].attr ? q->sorts[i].attr : "",
-				    "%s: cannot sort on \"%s\"", y->name,
-				    q->sorts[i].attr ? q->sorts[i].attr : "");
-			goto out_sc;
-		}
-	}
-	if (q->after &&
-	    (!json_is_array(q->after) || json_array_size(q->after) != q->nsorts || !q->nsorts)) {
-		r = kn_fail(err, KN_EINVAL, "cursor", "%s: the cursor does not match the sort",
-			    y->name);
-		goto out_sc;
-	}
-
-	kn_buf w, b;
-	sq_binds bs = {0};
-	int *pick = NULL; /* the columns asked for, when not all */
-	kn_buf_init(&w, 0);
-	kn_buf_init(&b, 0);
-	for (size_t i = 0; i < q->nconds && !r; i++) {
-		kn_buf_adds(&w, i ? " AND " : " WHERE ");
-		r = cond_sql(y, &q->conds[i], &w, &bs, err);
-	}
-	size_t ncondbinds = bs.n;
-	if (r)
-		goto out;
-	/* Deferred row lookup: the inner query finds and orders the ids of
-	 * the page (reading only the columns it filters and sorts on), the
-	 * outer one fetches those rows (CROSS JOIN keeps the inner query as
-	 * the outer loop) and orders the few of them again. Without it SQLite
-	 * copies every column of every candidate row into its sorter. "_k"
-	 * cannot clash with a field name. */
-	if (q->attrs) {
-		pick = kn_xcalloc(q->nattrs + 1, sizeof *pick);
-		kn_buf_adds(&b, "SELECT ");
-		for (size_t i = 0; i < q->nattrs && !r; i++) {
-			pick[i] = col_find(y, q->attrs[i]);
-			if (pick[i] < 0)
-				r = kn_fail(err, KN_EINVAL, q->attrs[i], "%s has no attribute \"%s\"",
-					    y->name, q->attrs[i]);
-			else
-				kn_buf_addf(&b, "%s\"%s\"", i ? "," : "", y->cols[pick[i]].name);
-		}
-		kn_buf_addf(&b, " FROM (SELECT \"id\" AS \"_k\" FROM \"rec_%s\"", y->name);
-	} else {
-		kn_buf_addf(&b, "SELECT %s FROM (SELECT \"id\" AS \"_k\" FROM \"rec_%s\"",
-			    y->collist, y->name);
-	}
-	if (r)
-		goto out;
-	kn_buf_add(&b, w.data, w.len);
-	if (q->after) {
-		kn_buf_adds(&b, q->nconds ? " AND " : " WHERE ");
-		keyset_sql(y, q, sc, &b, &bs);
-	}
-	size_t ob = b.len;
-	kn_buf_adds(&b, " ORDER BY ");
-	for (size_t i = 0; i < q->nsorts; i++) {
-		const sq_col *col = &y->cols[sc[i]];
-		bool desc = q->sorts[i].desc;
-		kn_buf_addf(&b, "%s\"%s\" %s%s", i ? "," : "", col->name, desc ? "DESC" : "ASC",
-			    col->notnull ? ""
-			    : desc	 ? " NULLS FIRST"
-					 : " NULLS LAST");
-	}
-	if (!q->nsorts)
-		kn_buf_adds(&b, "\"id\"");
-	size_t oe = b.len;
-	kn_buf_addf(&b, " LIMIT ?) CROSS JOIN \"rec_%s\" ON \"id\"=\"_k\"", y->name);
-	char *order = kn_xstrndup(b.data + ob, oe - ob);
-	kn_buf_add(&b, order, oe - ob); /* the same ORDER BY outside */
-	free(order);
-
+	if (r || (r = kn_sql_list(KN_SQLITE, y, q, &l, err)) != 0)
+		return r;
 	sq_stmt *ps = NULL;
-	r = stmt_get(c, b.data, b.len, &ps, err);
+	json_t *arr = NULL;
+	r = stmt_get(c, l.sql.data, l.sql.len, &ps, err);
 	if (r)
 		goto out;
-	size_t k;
-	for (k = 0; k < bs.n; k++)
-		bind_cmp(ps->st, (int)k + 1, bs.a[k].v, bs.a[k].kind);
-	sqlite3_bind_int(ps->st, (int)k + 1, q->limit > 0 ? q->limit : -1);
-	json_t *arr = json_array();
+	size_t nb = l.bs.n - (q->limit > 0);
+	for (size_t k = 0; k < nb; k++)
+		bind_cmp(ps->st, (int)k + 1, l.bs.a[k].v, l.bs.a[k].kind);
+	if (q->limit > 0)
+		sqlite3_bind_int(ps->st, (int)nb + 1, q->limit);
+	arr = json_array();
 	int rc;
 	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
-		json_t *rec = row_pick(y, ps->st, pick, q->nattrs);
+		json_t *rec = row_pick(y, ps->st, l.pick, l.npick);
 		if (!rec) {
 			r = bad_row(y, ps->st, err); /* column 0 is always id */
 			break;
@@ -1821,14 +1165,10 @@ static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t
 	stmt_put(ps);
 
 	if (!r && q->want_total && total) {
-		b.len = 0;
-		const struct sq_count *kc = count_for(y, q);
-		kn_buf_adds(&b, kc ? kc->sum : y->count); /* the conditions read the same there */
-		kn_buf_add(&b, w.data, w.len);
-		r = stmt_get(c, b.data, b.len, &ps, err);
+		r = stmt_get(c, l.count_sql.data, l.count_sql.len, &ps, err);
 		if (!r) {
-			for (k = 0; k < ncondbinds; k++)
-				bind_cmp(ps->st, (int)k + 1, bs.a[k].v, bs.a[k].kind);
+			for (size_t k = 0; k < l.ncount; k++)
+				bind_cmp(ps->st, (int)k + 1, l.bs.a[k].v, l.bs.a[k].kind);
 			rc = sqlite3_step(ps->st);
 			if (rc == SQLITE_ROW)
 				*total = sqlite3_column_int64(ps->st, 0);
@@ -1843,13 +1183,7 @@ static int sq_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t
 		*items = arr;
 	maybe_optimize(S(st), c);
 out:
-	free(pick);
-	free(bs.a);
-	kn_buf_release(&w);
-	kn_buf_release(&b);
-out_sc:
-	if (sc != scs)
-		free(sc);
+	kn_sqllist_release(&l);
 	return r;
 }
 
@@ -1859,7 +1193,7 @@ static int sq_rec_scan(kn_store *st, const kn_type *t, int (*cb)(void *ctx, json
 		       kn_error *err)
 {
 	sq_conn *c = NULL;
-	sq_type *y = NULL;
+	kn_sqltype *y = NULL;
 	sq_stmt *ps = NULL;
 	int r = rec_prep(st, t, &c, &y, err);
 	if (r || (r = stmt_gets(c, y->scan, &ps, err)) != 0)

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sql.h - what the SQL backends share: the columns and SQL text of each
+ * record type, list queries (conditions, keyset paging, order), update
+ * statements, value checks, and a per-thread connection pool.
+ *
+ * The SQL is written once for both dialects; where they differ (parameter
+ * markers ? or $n, SQLite's unary + that keeps a column out of index
+ * planning, the substring function) the dialect decides. Identifiers come
+ * from the validated schema, are checked again against [a-z][a-z0-9_]* and
+ * are always double-quoted; every value travels as a parameter.
+ */
+#ifndef KN_STORE_SQL_H
+#define KN_STORE_SQL_H
+
+#include <pthread.h>
+
+#include "store/store.h"
+
+typedef enum kn_dialect { KN_SQLITE, KN_PG } kn_dialect;
+
+/* System columns, in this order, before the fields. */
+#define KN_NSYS 8
+extern const struct kn_syscol {
+	const char *name;
+	char kind;
+} kn_syscols[KN_NSYS];
+
+/* A column of a rec_ table: kind 'i' integer, 'b' boolean, 't' text. */
+typedef struct kn_sqlcol {
+	char *name;
+	char kind;
+	bool notnull; /* system columns: their sort needs no NULLS clause */
+} kn_sqlcol;
+
+/* A kept count: table kc_<type>__a__b over up to 4 columns. */
+typedef struct kn_sqlcount {
+	char *table;
+	int cols[4]; /* indexes into the type's cols */
+	size_t n;
+	char *sum; /* SELECT coalesce(sum("n"),0) FROM "kc_..." */
+} kn_sqlcount;
+
+typedef struct kn_sqltype {
+	struct kn_sqltype *next;
+	const kn_type *t; /* identity: address, name and field names/kinds */
+	char *name;
+	kn_sqlcol *cols; /* KN_NSYS system columns, then one per field */
+	size_t ncols;
+	char *collist; /* "id","number",... */
+	char *select;  /* SELECT <columns> FROM "rec_<type>" */
+	char *get_id, *get_number, *get_key, *insert, *version, *count;
+	char *scan; /* every row in id order */
+	kn_sqlcount *counts;
+	size_t ncounts;
+} kn_sqltype;
+
+/* The SQL of every type a store has used, built once. */
+typedef struct kn_sqltypes {
+	kn_dialect d;
+	pthread_mutex_t lock;
+	kn_sqltype *head;
+} kn_sqltypes;
+
+void kn_sqltypes_init(kn_sqltypes *ts, kn_dialect d);
+void kn_sqltypes_free(kn_sqltypes *ts);
+/* The SQL of type t, built on first use (the kn_type must outlive the store). */
+int kn_sqltypes_get(kn_sqltypes *ts, const kn_type *t, kn_sqltype **out, kn_error *err);
+
+bool kn_sql_ident_ok(const char *s);
+int kn_sql_col(const kn_sqltype *y, const char *name);
+uint64_t kn_sql_hash(const char *s, size_t n);
+
+/* Parameter marker number n (1-based) of dialect d appended to b. */
+void kn_sql_param(kn_buf *b, kn_dialect d, size_t n);
+
+/* Values bound to a statement being built, in marker order (borrowed). */
+typedef struct kn_sqlbinds {
+	struct kn_sqlbind {
+		const json_t *v;
+		char kind; /* of the column the value goes to or is compared with */
+	} *a;
+	size_t n, cap;
+} kn_sqlbinds;
+
+void kn_sqlbinds_release(kn_sqlbinds *bs);
+
+/* Validate a record to insert (every column but id; "id" and "type"
+ * members are ignored; anything else unknown is refused). */
+int kn_sql_check_insert(const kn_sqltype *y, const json_t *rec, kn_error *err);
+/* UPDATE rec_<type> SET <members of set> WHERE id AND version: SQL into b,
+ * values into bs (set values, then id and version as integers the caller
+ * binds last: markers nset+1 and nset+2). *nset: columns set. */
+int kn_sql_update(kn_dialect d, const kn_sqltype *y, const json_t *set, kn_buf *b,
+		  kn_sqlbinds *bs, size_t *nset, kn_error *err);
+
+/* A list query. sql: the page (its last marker is the LIMIT, bound by the
+ * caller as limit when limit > 0, else not present); count_sql: the total
+ * (its markers are the first ncount of bs), built when q->want_total.
+ * pick: when q->attrs, the column indexes of the returned columns (free it). */
+typedef struct kn_sqllist {
+	kn_buf sql, count_sql;
+	kn_sqlbinds bs;
+	size_t ncount;
+	int *pick;
+	size_t npick;
+} kn_sqllist;
+
+int kn_sql_list(kn_dialect d, const kn_sqltype *y, const kn_query *q, kn_sqllist *l,
+		kn_error *err);
+void kn_sqllist_release(kn_sqllist *l);
+
+/* Unique violation on a rec_ table: KN_ECONFLICT naming column col and,
+ * from obj, its value. */
+int kn_sql_unique_fail(const kn_sqltype *y, const char *col, const json_t *obj, kn_error *err);
+
+/* ---- per-thread connections ------------------------------------------- */
+
+/* Every thread that touches a store uses its own connection, opened on
+ * first use; a thread that ends hands it back to an idle list, where the
+ * next thread takes it (with its prepared statements and caches warm). */
+typedef struct kn_pconn {
+	struct kn_pconn *next, *prev, *idle_next;
+	struct kn_pool *pool;
+} kn_pconn;
+
+typedef struct kn_pool {
+	pthread_key_t key;
+	pthread_mutex_t lock;
+	kn_pconn *conns, *idle;
+	size_t nidle, max_idle;
+	int (*open)(struct kn_pool *p, kn_pconn **out, kn_error *err);
+	void (*reset)(kn_pconn *c); /* at thread exit: end an open transaction */
+	void (*free)(kn_pconn *c);
+} kn_pool;
+
+int kn_pool_init(kn_pool *p, size_t max_idle, kn_error *err);
+int kn_pool_get(kn_pool *p, kn_pconn **out, kn_error *err);
+/* This thread's connection, or NULL. */
+kn_pconn *kn_pool_mine(kn_pool *p);
+/* Close every connection: each(c, mine) is called before c is freed. */
+void kn_pool_close(kn_pool *p, void (*each)(kn_pconn *c, bool mine));
+
+#endif
