@@ -2,7 +2,7 @@
 # kanri - `make` builds build/kanri; `make test` builds with ASan+UBSan and
 # runs every suite; `make run` starts kanri on ./data (SQLite).
 
-PKGS    := libmicrohttpd jansson libsodium sqlite3
+PKGS    := libmicrohttpd jansson libsodium sqlite3 libpq
 CC      ?= cc
 OPT     ?= -O2
 ifeq ($(SAN),1)

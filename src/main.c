@@ -228,14 +228,41 @@ static int data_only(const command *cmd, int argc, char **argv, const char **dat
 
 static int cmd_init(const command *cmd, int argc, char **argv)
 {
-	const char *data = NULL;
-	int rc0 = data_only(cmd, argc, argv, &data);
-	if (rc0 >= 0)
-		return rc0;
+	static const struct option lo[] = {
+		{"data", required_argument, NULL, 'd'},
+		{"store", required_argument, NULL, 's'},
+		{"join", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *data = NULL, *store = NULL;
+	bool join = false;
+	int c;
+	while ((c = next_opt(cmd, argc, argv, ":d:s:jh", lo)) != -1) {
+		if (c < 0)
+			return opt_exit(c);
+		if (c == 'd')
+			data = optarg;
+		else if (c == 's')
+			store = optarg;
+		else if (c == 'j')
+			join = true;
+	}
+	if (optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!data)
+		return usage_error(cmd, "--data DIR is required");
+	if (join && !store)
+		return usage_error(cmd, "--join needs --store (the shared database)");
 
 	kn_error err = {0}; /* the engine refuses a folder that holds anything */
-	if (kn_engine_create(data, &err))
+	if (kn_engine_create(data, store, join, &err))
 		return engine_error(cmd, &err);
+	if (join) {
+		printf("created %s, a node of the installation in the given database\n"
+		       "\nstart it:\n  kanri serve --data %s\n", data, data);
+		return 0;
+	}
 	kn_engine *e;
 	if (open_engine(cmd, data, &e))
 		return 1;
@@ -531,11 +558,16 @@ out:
 /* ---- the command table ------------------------------------------------------ */
 
 static const command commands[] = {
-	{"init", cmd_init, "--data DIR",
+	{"init", cmd_init, "--data DIR [--store DSN [--join]]",
 	 "Create a data folder with a new database and the user admin.",
-	 "  --data DIR   the folder to create (must not exist, or be empty)\n"
+	 "  --data DIR    the folder to create (must not exist, or be empty)\n"
+	 "  --store DSN   keep the data in PostgreSQL: postgres://USER@HOST:PORT/DB\n"
+	 "                (an existing, empty UTF8 database; default: SQLite in DIR)\n"
+	 "  --join        the database already holds an installation: make DIR another\n"
+	 "                node of it (no new admin user)\n"
 	 "\nThe admin password is KANRI_ADMIN_PASSWORD when set, else a random one\n"
-	 "that is printed once.\n"},
+	 "that is printed once. The store is written to DIR/config.json; a password is\n"
+	 "best kept out of it, in ~/.pgpass or PGPASSWORD.\n"},
 	{"serve", cmd_serve, "--data DIR [--listen HOST:PORT] [--threads N] [--access-log]",
 	 "Serve the REST API until SIGINT or SIGTERM.",
 	 "  --data DIR          the data folder\n"

@@ -91,9 +91,61 @@ void kn_engine_close(kn_engine *e)
 	free(e);
 }
 
-int kn_engine_create(const char *datadir, kn_error *err)
+/* Whether the store named by dsn holds a kanri installation already. */
+static int store_installed(const char *dsn, bool *installed, kn_error *err)
+{
+	kn_store *st = NULL;
+	char *val = NULL;
+	int rc = kn_store_open(dsn, &st, err);
+	if (!rc)
+		rc = st->ops->meta_get(st, "installation", &val, err);
+	/* a database without kanri's tables has no meta table yet */
+	*installed = !rc && val;
+	if (rc == KN_ESTORE && st)
+		rc = 0;
+	free(val);
+	if (st)
+		st->ops->close(st);
+	return rc;
+}
+
+/* Undo a failed init: what it wrote, and the folder when it made it. */
+static void remove_new_folder(const char *datadir, bool made)
+{
+	char *p = kn_xasprintf("%s/config.json", datadir);
+	unlink(p);
+	free(p);
+	p = kn_xasprintf("%s/schema", datadir);
+	rmdir(p);
+	free(p);
+	p = kn_xasprintf("%s/kanri.db", datadir);
+	unlink(p);
+	free(p);
+	if (made)
+		rmdir(datadir);
+}
+
+int kn_engine_create(const char *datadir, const char *store, bool join, kn_error *err)
 {
 	struct stat st;
+	bool made = false;
+	if (join && !store)
+		return kn_fail(err, KN_EINVAL, "store",
+			       "joining needs the shared database (--store postgres://...)");
+	if (store) {
+		bool installed = false;
+		int rc = store_installed(store, &installed, err);
+		if (rc)
+			return rc;
+		if (installed && !join)
+			return kn_fail(err, KN_EEXIST, "store",
+				       "the database already holds a kanri installation; to add a"
+				       " node to it, use --join");
+		if (!installed && join)
+			return kn_fail(err, KN_ENOTFOUND, "store",
+				       "the database holds no kanri installation to join; run"
+				       " init without --join first");
+	}
 	if (stat(datadir, &st) == 0) {
 		bool empty = S_ISDIR(st.st_mode);
 		DIR *d = empty ? opendir(datadir) : NULL;
@@ -110,18 +162,39 @@ int kn_engine_create(const char *datadir, kn_error *err)
 	} else if (mkdir(datadir, 0750) != 0) {
 		return kn_fail(err, KN_EINTERNAL, "", "cannot create %s: %s", datadir,
 			       strerror(errno));
+	} else {
+		made = true;
 	}
 	char *ov = kn_xasprintf("%s/schema", datadir);
-	if (mkdir(ov, 0750) != 0 && errno != EEXIST) {
-		free(ov);
-		return kn_fail(err, KN_EINTERNAL, "", "cannot create schema folder: %s",
-			       strerror(errno));
-	}
+	int rc = 0;
+	if (mkdir(ov, 0750) != 0 && errno != EEXIST)
+		rc = kn_fail(err, KN_EINTERNAL, "", "cannot create schema folder: %s",
+			     strerror(errno));
 	free(ov);
-	kn_engine *e;
-	int rc = kn_engine_open(datadir, &e, err);
+	if (!rc && store) {
+		json_t *cfg = json_pack("{ss}", "store", store);
+		char *path = kn_xasprintf("%s/config.json", datadir);
+		if (json_dump_file(cfg, path, JSON_INDENT(1) | JSON_ENSURE_ASCII) != 0)
+			rc = kn_fail(err, KN_EINTERNAL, "", "cannot write %s", path);
+		else
+			chmod(path, 0640); /* it may hold a password */
+		free(path);
+		json_decref(cfg);
+	}
+	kn_engine *e = NULL;
 	if (!rc)
-		kn_engine_close(e);
+		rc = kn_engine_open(datadir, &e, err);
+	if (!rc && !join) {
+		char *id = kn_random_token(12), now[40];
+		kn_now_iso(now, sizeof now);
+		char *val = kn_xasprintf("%s %s", now, id);
+		rc = e->store->ops->meta_set(e->store, "installation", val, err);
+		free(val);
+		free(id);
+	}
+	kn_engine_close(e);
+	if (rc)
+		remove_new_folder(datadir, made);
 	return rc;
 }
 

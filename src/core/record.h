@@ -41,8 +41,10 @@ void kn_engine_close(kn_engine *e);
 int kn_engine_writer_start(kn_engine *e, kn_error *err);
 /* Create a new data folder with an empty, migrated database (and the
  * folders schema/ for overlays). KN_EEXIST when datadir exists and is not
- * an empty folder. */
-int kn_engine_create(const char *datadir, kn_error *err);
+ * an empty folder. store: NULL for SQLite in the folder, else the store to
+ * use (written to config.json), which must hold no kanri installation yet;
+ * with join it must hold one, and the folder becomes another node's. */
+int kn_engine_create(const char *datadir, const char *store, bool join, kn_error *err);
 
 /* Import records from a JSON Lines stream (one object per line, same body as
  * POST, optionally with "state"), as user u, committing every `batch`

@@ -2,7 +2,7 @@
 /*
  * store.h - the storage interface: the only place where SQL exists below it.
  *
- * A backend (sqlite.c now, postgres.c next) fills a kn_store_ops table. The
+ * A backend (sqlite.c, postgres.c) fills a kn_store_ops table. The
  * store is shared by all threads; each thread transparently uses its own
  * connection. All record operations run inside a transaction opened with
  * kn_store_begin on the calling thread; write transactions are serialised
@@ -191,8 +191,11 @@ struct kn_store {
 };
 
 extern const kn_store_ops kn_store_sqlite;
+extern const kn_store_ops kn_store_pg;
 
-/* Open the backend named by dsn: "sqlite:PATH" or a plain path (SQLite). */
+/* Open the backend named by dsn: "sqlite:PATH" or a plain path (SQLite),
+ * "postgres://..." or "postgresql://..." (PostgreSQL, a libpq URI), or
+ * "postgres:" followed by libpq key=value words. */
 int kn_store_open(const char *dsn, kn_store **out, kn_error *err);
 
 #endif
