@@ -91,6 +91,8 @@ int kn_buf_adds(kn_buf *b, const char *s);
 int kn_buf_addf(kn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- small helpers ----------------------------------------------------- */
+/* Current time as UTC epoch milliseconds. */
+int64_t kn_now_ms(void);
 /* Current time as UTC "YYYY-MM-DDTHH:MM:SS.mmmZ" into out (>= 32 bytes). */
 void kn_now_iso(char *out, size_t n);
 /* Parse ISO 8601 date-time (with Z or +hh:mm offset) to UTC epoch ms. */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/auth.h"
+#include "core/jobs.h"
 #include "core/record.h"
 #include "http/http.h"
 
@@ -338,6 +339,8 @@ static int cmd_serve(const command *cmd, int argc, char **argv)
 		listen = DEFAULT_LISTEN;
 	kn_error err = {0};
 	int rc = kn_engine_writer_start(e, &err);
+	if (!rc)
+		rc = kn_jobs_start(e, &err);
 	if (!rc)
 		rc = kn_http_serve(e, listen, &o, &err);
 	kn_engine_close(e);

@@ -23,13 +23,6 @@
 #define LOCK_AFTER 5
 #define LOCK_MAX_S 900
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int kn_password_hash(const char *pw, char out[160], kn_error *err)
 {
 	if (sodium_init() < 0)
@@ -174,7 +167,7 @@ int kn_login(kn_engine *e, const char *name, const char *password, kn_user *out,
 		*err = e2;
 		return rc;
 	}
-	int64_t now = now_ms();
+	int64_t now = kn_now_ms();
 	if (u.locked_until > now) {
 		long long s = (u.locked_until - now + 999) / 1000;
 		return kn_fail(err, KN_ETHROTTLE, "",
@@ -244,7 +237,7 @@ int kn_auth_session(kn_engine *e, const char *sid, kn_user *out, char csrf[64], 
 	if (!sid || strlen(sid) > 200)
 		return kn_fail(err, KN_EAUTH, "", "invalid session");
 	kn_sha256_hex(sid, strlen(sid), h);
-	int rc = OPS(e)->session_lookup(ST(e), h, now_ms(), out, csrf, err);
+	int rc = OPS(e)->session_lookup(ST(e), h, kn_now_ms(), out, csrf, err);
 	if (rc == KN_ENOTFOUND || (!rc && out->disabled))
 		return kn_fail(err, KN_EAUTH, "", "session expired or invalid; log in again");
 	return rc;

@@ -18,6 +18,7 @@
 
 #include <sodium.h>
 
+#include "core/jobs.h"
 #include "core/record.h"
 
 /* ---- engine ------------------------------------------------------------ */
@@ -82,6 +83,7 @@ void kn_engine_close(kn_engine *e)
 {
 	if (!e)
 		return;
+	kn_jobs_stop(e);
 	writer_stop(e);
 	if (e->store)
 		e->store->ops->close(e->store);
@@ -620,7 +622,7 @@ static int finish(kn_engine *e, int rc, kn_error *err)
 
 /* ---- group commit -------------------------------------------------------- */
 
-typedef int (*write_fn)(kn_engine *e, void *arg, kn_error *err);
+typedef kn_write_fn write_fn;
 
 typedef struct wjob {
 	write_fn fn;
@@ -726,7 +728,7 @@ static void writer_stop(kn_engine *e)
 
 /* Run fn in a write transaction: the writer's next batch when group commit
  * runs, else a transaction of its own. Returns once it is durable or failed. */
-static int engine_write(kn_engine *e, write_fn fn, void *arg, kn_error *err)
+int kn_engine_write(kn_engine *e, kn_write_fn fn, void *arg, kn_error *err)
 {
 	kn_writer *w = e->writer;
 	if (!w) {
@@ -876,6 +878,24 @@ static int check_create(const kn_user *u, const kn_type *t, const json_t *body, 
 	return body_object(body, err);
 }
 
+int kn_rec_create_tx(kn_engine *e, const kn_user *u, const kn_type *t, const json_t *body,
+		     json_t **out, kn_error *err)
+{
+	int rc = check_create(u, t, body, err);
+	json_t *rec = NULL;
+	const kn_state *st;
+	if (!rc)
+		rc = create_prepare(e, u, t, body, false, &rec, &st, err);
+	if (!rc)
+		rc = create_write(e, u, t, rec, st, body, false, err);
+	if (rc) {
+		json_decref(rec);
+		return rc;
+	}
+	*out = filter_out(t, u, rec);
+	return 0;
+}
+
 int kn_rec_create(kn_engine *e, const kn_user *u, const kn_type *t, const json_t *body,
 		  json_t **out, kn_error *err)
 {
@@ -887,7 +907,7 @@ int kn_rec_create(kn_engine *e, const kn_user *u, const kn_type *t, const json_t
 	if ((rc = create_prepare(e, u, t, body, false, &rec, &st, err)))
 		return rc;
 	struct create_job cj = {u, t, rec, st, body};
-	rc = engine_write(e, create_job_run, &cj, err);
+	rc = kn_engine_write(e, create_job_run, &cj, err);
 	if (rc) {
 		json_decref(rec);
 		return rc;
@@ -1013,7 +1033,7 @@ static int save(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
 		const char *action, json_t *changes, const char *reason, kn_error *err)
 {
 	struct save_job j = {u, t, rec, changes, action, reason};
-	return engine_write(e, save_job_run, &j, err);
+	return kn_engine_write(e, save_job_run, &j, err);
 }
 
 static int save_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,

@@ -19,6 +19,7 @@
 #include "store/store.h"
 
 typedef struct kn_writer kn_writer;
+typedef struct kn_jobs kn_jobs;
 
 typedef struct kn_engine {
 	kn_schema *schema;
@@ -26,6 +27,7 @@ typedef struct kn_engine {
 	char *datadir;
 	json_t *config;     /* DATA/config.json (owned, an object, maybe empty) */
 	kn_writer *writer;  /* group commit, when started */
+	kn_jobs *jobs;      /* background jobs, when started (jobs.h) */
 } kn_engine;
 
 /* Open the data folder: config, schema (embedded + DATA/schema overlays),
@@ -39,6 +41,12 @@ void kn_engine_close(kn_engine *e);
  * fsync serves many of them. Each still succeeds or fails on its own, and
  * is answered only once its commit is durable. */
 int kn_engine_writer_start(kn_engine *e, kn_error *err);
+/* Run fn inside a write transaction (the writer's next batch when group
+ * commit runs, in a savepoint of its own): everything fn writes commits
+ * together, or nothing when fn fails. Returns once durable or failed. */
+typedef int (*kn_write_fn)(kn_engine *e, void *arg, kn_error *err);
+int kn_engine_write(kn_engine *e, kn_write_fn fn, void *arg, kn_error *err);
+
 /* Create a new data folder with an empty, migrated database (and the
  * folders schema/ for overlays). KN_EEXIST when datadir exists and is not
  * an empty folder. store: NULL for SQLite in the folder, else the store to
@@ -63,6 +71,9 @@ typedef struct kn_param {
  * *out: the new record (new reference). */
 int kn_rec_create(kn_engine *e, const kn_user *u, const kn_type *t, const json_t *body,
 		  json_t **out, kn_error *err);
+/* The same inside the caller's write transaction (a kn_write_fn). */
+int kn_rec_create_tx(kn_engine *e, const kn_user *u, const kn_type *t, const json_t *body,
+		     json_t **out, kn_error *err);
 int kn_rec_get(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
 	       json_t **out, kn_error *err);
 /* PATCH: if_version < 0 means "none given" (KN_EPRECOND unless body has

@@ -122,6 +122,13 @@ int kn_buf_addf(kn_buf *b, const char *fmt, ...)
 
 /* ---- time -------------------------------------------------------------- */
 
+int64_t kn_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void kn_now_iso(char *out, size_t n)
 {
 	struct timespec ts;

@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "core/auth.h"
+#include "core/jobs.h"
 #include "http/api.h"
 
 #define API_PREFIX "/api/v1/"
@@ -361,6 +362,22 @@ static void h_meta_type(ctx *c)
 	reply_doc(c, c->a->type[r][i], c->a->type_len[r][i]);
 }
 
+/* Background jobs and their state, for admins and auditors. */
+static void h_jobs(ctx *c)
+{
+	if (!(c->user.role & (KN_ROLE_ADMIN | KN_ROLE_AUDITOR))) {
+		failf(c, KN_EFORBIDDEN, NULL, "only admins and auditors see the jobs");
+		return;
+	}
+	kn_error err = {0};
+	json_t *out = NULL;
+	int rc = kn_jobs_list(c->a->e, &out, &err);
+	if (rc)
+		fail(c, rc, &err);
+	else
+		reply(c, 200, out);
+}
+
 /* ---- handlers: session -------------------------------------------------- */
 
 static void set_cookie(ctx *c, const char *sid, long max_age)
@@ -577,6 +594,7 @@ static const route routes[] = {
 	{"GET", "meta/types", h_meta_types, 0},
 	{"GET", "meta/types/:name", h_meta_type, 0},
 	{"GET", "openapi.json", h_openapi, 0},
+	{"GET", "admin/jobs", h_jobs, 0},
 	{"GET", ":type", h_list, 0},
 	{"POST", ":type", h_create, R_BODY},
 	{"GET", ":type/:ref", h_get, 0},

@@ -620,7 +620,12 @@ static const char fixed_ddl[] =
 	" user_id BIGINT NOT NULL REFERENCES users(id), csrf TEXT NOT NULL,"
 	" expires BIGINT NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);"
-	"CREATE TABLE IF NOT EXISTS meta(key TEXT COLLATE \"C\" PRIMARY KEY, value TEXT NOT NULL);";
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT COLLATE \"C\" PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS jobs(name TEXT COLLATE \"C\" PRIMARY KEY,"
+	" due_at BIGINT NOT NULL, lease_until BIGINT NOT NULL DEFAULT 0,"
+	" owner TEXT NOT NULL DEFAULT '', runs BIGINT NOT NULL DEFAULT 0,"
+	" attempts BIGINT NOT NULL DEFAULT 0, last_at TEXT NOT NULL DEFAULT '',"
+	" last_error TEXT NOT NULL DEFAULT '');";
 /* clang-format on */
 
 static const char *col_decl(const kn_sqlcol *c)
@@ -1536,6 +1541,80 @@ static int pg_session_delete(kn_store *st, const char *hash, kn_error *err)
 			 hash ? hash : "");
 }
 
+static int pg_session_purge(kn_store *st, int64_t now, int64_t *n, kn_error *err)
+{
+	return write_fmt(st, "DELETE FROM sessions WHERE expires<=$1", "session", n, NULL, err,
+			 "I", now);
+}
+
+/* ---- jobs ----------------------------------------------------------------------------- */
+
+static int pg_job_ensure(kn_store *st, const char *name, int64_t due_at, kn_error *err)
+{
+	return write_fmt(st,
+			 "INSERT INTO jobs(name, due_at) VALUES($1,$2) ON CONFLICT(name) DO NOTHING",
+			 "job", NULL, NULL, err, "sI", name, due_at);
+}
+
+static int pg_job_claim(kn_store *st, const char *name, int64_t now, int64_t lease_until,
+			const char *owner, int64_t *due_at, kn_error *err)
+{
+	int64_t n = 0;
+	int r = write_fmt(st,
+			  "UPDATE jobs SET owner=$1, lease_until=$2, attempts=attempts+1"
+			  " WHERE name=$3 AND due_at<=$4 AND lease_until<=$4 RETURNING due_at",
+			  "job", &n, due_at, err, "sIsI", owner, lease_until, name, now);
+	if (!r && !n)
+		r = kn_fail(err, KN_ENOTFOUND, "", "job %s is not due", name);
+	return r;
+}
+
+static int pg_job_finish(kn_store *st, const char *name, const char *owner, int64_t next_due,
+			 int64_t lease_until, const char *at, const char *error, kn_error *err)
+{
+	int64_t n = 0;
+	int r = write_fmt(st,
+			  "UPDATE jobs SET due_at=CASE WHEN $1::bigint<0 THEN due_at"
+			  " ELSE $1::bigint END, lease_until=$2::bigint,"
+			  " owner=CASE WHEN $2::bigint=0 THEN '' ELSE owner END,"
+			  " runs=runs+CASE WHEN $4::text IS NULL THEN 1 ELSE 0 END, last_at=$3,"
+			  " last_error=coalesce($4::text,'') WHERE name=$5 AND owner=$6",
+			  "job", &n, NULL, err, "IIssss", next_due, lease_until, at, error, name,
+			  owner);
+	if (!r && !n)
+		r = kn_fail(err, KN_ECONFLICT, "", "job %s is no longer held by %s", name, owner);
+	return r;
+}
+
+static int pg_job_list(kn_store *st, kn_job **out, size_t *n, kn_error *err)
+{
+	pg_conn *c = NULL;
+	PGresult *res = NULL;
+	*out = NULL;
+	*n = 0;
+	int r = conn_get(S(st), &c, err);
+	if (r || (r = exec_fmt(c,
+			       "SELECT name, due_at, lease_until, owner, runs, attempts, last_at,"
+			       " last_error FROM jobs ORDER BY name",
+			       &res, "jobs", err, "")) != 0)
+		return r;
+	*n = (size_t)PQntuples(res);
+	*out = kn_xcalloc(*n + 1, sizeof **out);
+	for (int i = 0; i < (int)*n; i++) {
+		kn_job *j = &(*out)[i];
+		cpy(j->name, sizeof j->name, PQgetvalue(res, i, 0));
+		j->due_at = cell_int(res, i, 1);
+		j->lease_until = cell_int(res, i, 2);
+		cpy(j->owner, sizeof j->owner, PQgetvalue(res, i, 3));
+		j->runs = cell_int(res, i, 4);
+		j->attempts = cell_int(res, i, 5);
+		cpy(j->last_at, sizeof j->last_at, PQgetvalue(res, i, 6));
+		cpy(j->last_error, sizeof j->last_error, PQgetvalue(res, i, 7));
+	}
+	PQclear(res);
+	return 0;
+}
+
 /* ---- meta ----------------------------------------------------------------------------- */
 
 static int pg_meta_get(kn_store *st, const char *key, char **val, kn_error *err)
@@ -1598,6 +1677,11 @@ const kn_store_ops kn_store_pg = {
     .session_insert = pg_session_insert,
     .session_lookup = pg_session_lookup,
     .session_delete = pg_session_delete,
+    .session_purge = pg_session_purge,
+    .job_ensure = pg_job_ensure,
+    .job_claim = pg_job_claim,
+    .job_finish = pg_job_finish,
+    .job_list = pg_job_list,
     .meta_get = pg_meta_get,
     .meta_set = pg_meta_set,
 };

@@ -636,7 +636,11 @@ static const char fixed_ddl[] =
 	" user_id INTEGER NOT NULL REFERENCES users(id), csrf TEXT NOT NULL,"
 	" expires INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);"
-	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS jobs(name TEXT PRIMARY KEY, due_at INTEGER NOT NULL,"
+	" lease_until INTEGER NOT NULL DEFAULT 0, owner TEXT NOT NULL DEFAULT '',"
+	" runs INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
+	" last_at TEXT NOT NULL DEFAULT '', last_error TEXT NOT NULL DEFAULT '');";
 /* clang-format on */
 
 static const char *col_decl(const kn_sqlcol *c)
@@ -1777,6 +1781,89 @@ static int sq_session_delete(kn_store *st, const char *hash, kn_error *err)
 			 hash ? hash : "");
 }
 
+static int sq_session_purge(kn_store *st, int64_t now, int64_t *n, kn_error *err)
+{
+	int k = 0;
+	int r = write_fmt(st, "DELETE FROM sessions WHERE expires<=?", "session", &k, NULL, err,
+			  "I", now);
+	*n = k;
+	return r;
+}
+
+/* ---- jobs ------------------------------------------------------------------------ */
+
+static int sq_job_ensure(kn_store *st, const char *name, int64_t due_at, kn_error *err)
+{
+	return write_fmt(st, "INSERT INTO jobs(name, due_at) VALUES(?,?) ON CONFLICT(name) DO NOTHING",
+			 "job", NULL, NULL, err, "sI", name, due_at);
+}
+
+static int sq_job_claim(kn_store *st, const char *name, int64_t now, int64_t lease_until,
+			const char *owner, int64_t *due_at, kn_error *err)
+{
+	int n = 0;
+	int r = write_fmt(st,
+			  "UPDATE jobs SET owner=?, lease_until=?, attempts=attempts+1"
+			  " WHERE name=? AND due_at<=? AND lease_until<=?",
+			  "job", &n, NULL, err, "sIsII", owner, lease_until, name, now, now);
+	if (!r && !n)
+		r = kn_fail(err, KN_ENOTFOUND, "", "job %s is not due", name);
+	sq_conn *c = NULL;
+	if (!r && (r = conn_get(S(st), &c, err)) == 0)
+		r = query_int(c, "SELECT due_at FROM jobs WHERE name=?", name, due_at, err);
+	return r;
+}
+
+static int sq_job_finish(kn_store *st, const char *name, const char *owner, int64_t next_due,
+			 int64_t lease_until, const char *at, const char *error, kn_error *err)
+{
+	int n = 0;
+	int r = write_fmt(st,
+			  "UPDATE jobs SET due_at=CASE WHEN ?1<0 THEN due_at ELSE ?1 END,"
+			  " lease_until=?2, owner=CASE WHEN ?2=0 THEN '' ELSE owner END,"
+			  " runs=runs+(?4 IS NULL), last_at=?3, last_error=coalesce(?4,'')"
+			  " WHERE name=?5 AND owner=?6",
+			  "job", &n, NULL, err, "IIssss", next_due, lease_until, at, error, name,
+			  owner);
+	if (!r && !n)
+		r = kn_fail(err, KN_ECONFLICT, "", "job %s is no longer held by %s", name, owner);
+	return r;
+}
+
+static int sq_job_list(kn_store *st, kn_job **out, size_t *n, kn_error *err)
+{
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	*out = NULL;
+	*n = 0;
+	int r = conn_get(S(st), &c, err);
+	if (r || (r = stmt_gets(c,
+				"SELECT name, due_at, lease_until, owner, runs, attempts, last_at,"
+				" last_error FROM jobs ORDER BY name",
+				&ps, err)) != 0)
+		return r;
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
+		if (*n == cap)
+			*out = kn_xrealloc(*out, (cap = cap ? cap * 2 : 8) * sizeof **out);
+		kn_job *j = &(*out)[(*n)++];
+		sqlite3_stmt *q = ps->st;
+		cpy(j->name, sizeof j->name, col_text(q, 0));
+		j->due_at = sqlite3_column_int64(q, 1);
+		j->lease_until = sqlite3_column_int64(q, 2);
+		cpy(j->owner, sizeof j->owner, col_text(q, 3));
+		j->runs = sqlite3_column_int64(q, 4);
+		j->attempts = sqlite3_column_int64(q, 5);
+		cpy(j->last_at, sizeof j->last_at, col_text(q, 6));
+		cpy(j->last_error, sizeof j->last_error, col_text(q, 7));
+	}
+	if (rc != SQLITE_DONE)
+		r = sq_fail(c, rc, err, "jobs");
+	stmt_put(ps);
+	return r;
+}
+
 /* ---- meta ---------------------------------------------------------------------- */
 
 static int sq_meta_get(kn_store *st, const char *key, char **val, kn_error *err)
@@ -1842,6 +1929,11 @@ const kn_store_ops kn_store_sqlite = {
     .session_insert = sq_session_insert,
     .session_lookup = sq_session_lookup,
     .session_delete = sq_session_delete,
+    .session_purge = sq_session_purge,
+    .job_ensure = sq_job_ensure,
+    .job_claim = sq_job_claim,
+    .job_finish = sq_job_finish,
+    .job_list = sq_job_list,
     .meta_get = sq_meta_get,
     .meta_set = sq_meta_set,
 };

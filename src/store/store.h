@@ -96,6 +96,19 @@ typedef struct kn_user {
 	bool disabled;
 } kn_user;
 
+/* ---- background jobs ----------------------------------------------------- */
+/* One row per job: the next due instant and who holds it (a lease). */
+typedef struct kn_job {
+	char name[64];
+	int64_t due_at;      /* epoch ms */
+	int64_t lease_until; /* epoch ms; 0 when nobody holds it */
+	char owner[96];      /* "" when nobody holds it */
+	int64_t runs;        /* finished runs */
+	int64_t attempts;    /* claims, finished or not */
+	char last_at[32];    /* when it last finished or failed, "" never */
+	char last_error[256];
+} kn_job;
+
 typedef struct kn_store_ops {
 	const char *name; /* "sqlite" */
 	int (*open)(const char *dsn, kn_store **out, kn_error *err);
@@ -180,6 +193,23 @@ typedef struct kn_store_ops {
 	int (*session_lookup)(kn_store *st, const char *hash, int64_t now, kn_user *out,
 			      char csrf[64], kn_error *err);
 	int (*session_delete)(kn_store *st, const char *hash, kn_error *err);
+
+	/* Delete the sessions expired at now (epoch ms); *n: how many. */
+	int (*session_purge)(kn_store *st, int64_t now, int64_t *n, kn_error *err);
+
+	/* Jobs. ensure: add the job with its first due time unless it exists.
+	 * claim: when due (due_at <= now) and not held (lease_until <= now),
+	 * hold it for owner until lease_until and give its due time; else
+	 * KN_ENOTFOUND. finish: when owner still holds it, set the next due
+	 * time (or keep it when next_due < 0), hold it until lease_until
+	 * (0: free), and count a run (when error is NULL) or record the error;
+	 * KN_ECONFLICT when owner no longer holds it. */
+	int (*job_ensure)(kn_store *st, const char *name, int64_t due_at, kn_error *err);
+	int (*job_claim)(kn_store *st, const char *name, int64_t now, int64_t lease_until,
+			 const char *owner, int64_t *due_at, kn_error *err);
+	int (*job_finish)(kn_store *st, const char *name, const char *owner, int64_t next_due,
+			  int64_t lease_until, const char *at, const char *error, kn_error *err);
+	int (*job_list)(kn_store *st, kn_job **out, size_t *n, kn_error *err);
 
 	/* Small key/value settings (schema digest, format version...). *val owned by caller, NULL when missing. */
 	int (*meta_get)(kn_store *st, const char *key, char **val, kn_error *err);
