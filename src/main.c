@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/auth.h"
+#include "core/copy.h"
 #include "core/jobs.h"
 #include "core/record.h"
 #include "http/http.h"
@@ -257,7 +258,10 @@ static int cmd_init(const command *cmd, int argc, char **argv)
 		return usage_error(cmd, "--join needs --store (the shared database)");
 
 	kn_error err = {0}; /* the engine refuses a folder that holds anything */
-	if (kn_engine_create(data, store, join, &err))
+	const char *given = getenv("KANRI_ADMIN_PASSWORD");
+	if (!join && given && *given && kn_password_check(given, &err))
+		return engine_error(cmd, &err);
+	if (kn_engine_create(data, store, join, NULL, &err))
 		return engine_error(cmd, &err);
 	if (join) {
 		printf("created %s, a node of the installation in the given database\n"
@@ -473,6 +477,113 @@ static int cmd_audit_verify(const command *cmd, int argc, char **argv)
 	return rc ? engine_error(cmd, &err) : 0;
 }
 
+/* Options --data DIR and one more (long name `other`, short 'o') that
+ * takes a value; both required unless other_optional. */
+static int data_and(const command *cmd, int argc, char **argv, const char *other,
+		    bool other_optional, const char **data, const char **val)
+{
+	const struct option lo[] = {
+		{"data", required_argument, NULL, 'd'},
+		{other, required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	int c;
+	while ((c = next_opt(cmd, argc, argv, ":d:o:h", lo)) != -1) {
+		if (c < 0)
+			return opt_exit(c);
+		if (c == 'd')
+			*data = optarg;
+		else if (c == 'o')
+			*val = optarg;
+	}
+	if (optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!*data)
+		return usage_error(cmd, "--data DIR is required");
+	if (!*val && !other_optional)
+		return usage_error(cmd, "--%s is required", other);
+	return -1;
+}
+
+static void print_stats(const char *what, const kn_copy_stats *s)
+{
+	printf("%s: %lld records, %lld comments, %lld relations, %lld journal entries,"
+	       " %lld users\n",
+	       what, (long long)s->records, (long long)s->comments, (long long)s->relations,
+	       (long long)s->journal, (long long)s->users);
+}
+
+static int cmd_backup(const command *cmd, int argc, char **argv)
+{
+	const char *data = NULL, *out = NULL;
+	int rc0 = data_and(cmd, argc, argv, "out", false, &data, &out);
+	if (rc0 >= 0)
+		return rc0;
+	kn_engine *e;
+	if (open_engine(cmd, data, &e))
+		return 1;
+	kn_error err = {0};
+	kn_copy_stats st = {0};
+	int rc = kn_backup(e, out, &st, stdout, &err);
+	kn_engine_close(e);
+	if (rc)
+		return engine_error(cmd, &err);
+	printf("backup written to %s\n", out);
+	return 0;
+}
+
+static int cmd_restore(const command *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"from", required_argument, NULL, 'f'},
+		{"data", required_argument, NULL, 'd'},
+		{"store", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *from = NULL, *data = NULL, *store = NULL;
+	int c;
+	while ((c = next_opt(cmd, argc, argv, ":f:d:s:h", lo)) != -1) {
+		if (c < 0)
+			return opt_exit(c);
+		if (c == 'f')
+			from = optarg;
+		else if (c == 'd')
+			data = optarg;
+		else if (c == 's')
+			store = optarg;
+	}
+	if (optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!from || !data)
+		return usage_error(cmd, "--from FILE and --data DIR are required");
+	kn_error err = {0};
+	kn_copy_stats st = {0};
+	if (kn_restore(from, data, store, &st, stdout, &err))
+		return engine_error(cmd, &err);
+	print_stats("restored", &st);
+	printf("start it:\n  kanri serve --data %s\n", data);
+	return 0;
+}
+
+static int cmd_migrate_store(const command *cmd, int argc, char **argv)
+{
+	const char *data = NULL, *to = NULL;
+	int rc0 = data_and(cmd, argc, argv, "to", false, &data, &to);
+	if (rc0 >= 0)
+		return rc0;
+	kn_error err = {0};
+	kn_copy_stats st = {0};
+	if (kn_migrate_store(data, to, &st, stdout, &err))
+		return engine_error(cmd, &err);
+	print_stats("copied", &st);
+	printf("%s/config.json now names the new store (the old one is kept as"
+	       " config.json.before-migrate, and the old database is unchanged)\n",
+	       data);
+	return 0;
+}
+
 static int cmd_import(const command *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -602,6 +713,25 @@ static const command commands[] = {
 	 "  --as USER        who creates them (default admin)\n"
 	 "  --batch N        records per transaction (default 10000)\n"
 	 "  FILE             the input (default -, standard input)\n"},
+	{"backup", cmd_backup, "--data DIR --out FILE",
+	 "Write a consistent copy of the installation to a new SQLite file, online.",
+	 "  --data DIR   the data folder\n"
+	 "  --out FILE   the backup file to write (must not exist)\n"
+	 "\nWorks on every store while the server runs. The file holds every record,\n"
+	 "comment, relation, journal entry, user, token and the schema overlays; it is\n"
+	 "verified before the command succeeds. Restore it with kanri restore.\n"},
+	{"restore", cmd_restore, "--from FILE --data DIR [--store DSN]",
+	 "Create a new data folder from a backup file.",
+	 "  --from FILE   a file written by kanri backup\n"
+	 "  --data DIR    the folder to create (must not exist, or be empty)\n"
+	 "  --store DSN   restore into this PostgreSQL database (empty; default: SQLite\n"
+	 "                in DIR)\n"
+	 "\nThe restored journal and records are verified before the command succeeds.\n"},
+	{"migrate-store", cmd_migrate_store, "--data DIR --to DSN",
+	 "Move an installation to another store (SQLite to PostgreSQL, or back).",
+	 "  --data DIR   the data folder (stop its server first)\n"
+	 "  --to DSN     the target: postgres://USER@HOST:PORT/DB or sqlite:PATH (empty)\n"
+	 "\nCopies everything, verifies the copy, then points DIR/config.json at it.\n"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -23,6 +23,14 @@
 #define LOCK_AFTER 5
 #define LOCK_MAX_S 900
 
+int kn_password_check(const char *pw, kn_error *err)
+{
+	if (!pw || strlen(pw) < 8)
+		return kn_fail(err, KN_EVALID, "password",
+			       "the password must be at least 8 characters");
+	return 0;
+}
+
 int kn_password_hash(const char *pw, char out[160], kn_error *err)
 {
 	if (sodium_init() < 0)
@@ -76,13 +84,12 @@ int kn_user_add(kn_engine *e, const char *actor, const char *name, const char *r
 		return kn_fail(err, KN_EVALID, "org", "organisation name too long or not UTF-8");
 	if (u.role == KN_ROLE_ENDUSER && (!org || !*org))
 		return kn_fail(err, KN_EVALID, "org", "an end user needs an organisation (--org)");
-	if (!password || strlen(password) < 8)
-		return kn_fail(err, KN_EVALID, "password",
-			       "the password must be at least 8 characters");
+	int rc = kn_password_check(password, err);
+	if (rc)
+		return rc;
 	snprintf(u.name, sizeof u.name, "%s", name);
 	snprintf(u.org, sizeof u.org, "%s", org ? org : "");
-	int rc = kn_password_hash(password, u.pwhash, err);
-	if (rc)
+	if ((rc = kn_password_hash(password, u.pwhash, err)) != 0)
 		return rc;
 	if ((rc = OPS(e)->begin(ST(e), true, err)))
 		return rc;

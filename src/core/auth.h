@@ -15,6 +15,8 @@
 #define KN_SESSION_COOKIE "kanri_session"
 #define KN_SESSION_TTL_MS (12LL * 3600 * 1000)
 
+/* KN_EVALID when pw is not acceptable (shorter than 8 characters). */
+int kn_password_check(const char *pw, kn_error *err);
 int kn_password_hash(const char *pw, char out[160], kn_error *err);
 bool kn_password_verify(const char *hash, const char *pw);
 

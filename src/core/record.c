@@ -112,22 +112,38 @@ static int store_installed(const char *dsn, bool *installed, kn_error *err)
 }
 
 /* Undo a failed init: what it wrote, and the folder when it made it. */
-static void remove_new_folder(const char *datadir, bool made)
+static void remove_new_folder(const char *datadir, const json_t *overlays, bool made)
 {
-	char *p = kn_xasprintf("%s/config.json", datadir);
-	unlink(p);
-	free(p);
-	p = kn_xasprintf("%s/schema", datadir);
+	static const char *const files[] = {"config.json", "kanri.db", "kanri.db-wal",
+					    "kanri.db-shm"};
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		char *p = kn_xasprintf("%s/%s", datadir, files[i]);
+		unlink(p);
+		free(p);
+	}
+	const char *fname;
+	json_t *body;
+	json_object_foreach((json_t *)overlays, fname, body) {
+		if (strchr(fname, '/'))
+			continue;
+		char *p = kn_xasprintf("%s/schema/%s", datadir, fname);
+		unlink(p);
+		free(p);
+	}
+	char *p = kn_xasprintf("%s/schema", datadir);
 	rmdir(p);
-	free(p);
-	p = kn_xasprintf("%s/kanri.db", datadir);
-	unlink(p);
 	free(p);
 	if (made)
 		rmdir(datadir);
 }
 
-int kn_engine_create(const char *datadir, const char *store, bool join, kn_error *err)
+void kn_engine_uncreate(const char *datadir, const json_t *overlays)
+{
+	remove_new_folder(datadir, overlays, true);
+}
+
+int kn_engine_create(const char *datadir, const char *store, bool join, const json_t *overlays,
+		     kn_error *err)
 {
 	struct stat st;
 	bool made = false;
@@ -172,6 +188,25 @@ int kn_engine_create(const char *datadir, const char *store, bool join, kn_error
 	if (mkdir(ov, 0750) != 0 && errno != EEXIST)
 		rc = kn_fail(err, KN_EINTERNAL, "", "cannot create schema folder: %s",
 			     strerror(errno));
+	const char *fname;
+	json_t *body;
+	json_object_foreach((json_t *)overlays, fname, body) {
+		if (rc)
+			break;
+		if (!json_is_string(body) || !*fname || strchr(fname, '/') || fname[0] == '.' ||
+		    !strstr(fname, ".json")) {
+			rc = kn_fail(err, KN_EVALID, "", "bad overlay \"%s\"", fname);
+			break;
+		}
+		char *path = kn_xasprintf("%s/%s", ov, fname);
+		FILE *f = fopen(path, "wx");
+		if (!f || fwrite(json_string_value(body), 1, json_string_length(body), f) !=
+			      json_string_length(body))
+			rc = kn_fail(err, KN_EINTERNAL, "", "cannot write %s", path);
+		if (f && fclose(f) != 0 && !rc)
+			rc = kn_fail(err, KN_EINTERNAL, "", "cannot write %s", path);
+		free(path);
+	}
 	free(ov);
 	if (!rc && store) {
 		json_t *cfg = json_pack("{ss}", "store", store);
@@ -196,7 +231,7 @@ int kn_engine_create(const char *datadir, const char *store, bool join, kn_error
 	}
 	kn_engine_close(e);
 	if (rc)
-		remove_new_folder(datadir, made);
+		remove_new_folder(datadir, overlays, made);
 	return rc;
 }
 

@@ -51,8 +51,14 @@ int kn_engine_write(kn_engine *e, kn_write_fn fn, void *arg, kn_error *err);
  * folders schema/ for overlays). KN_EEXIST when datadir exists and is not
  * an empty folder. store: NULL for SQLite in the folder, else the store to
  * use (written to config.json), which must hold no kanri installation yet;
- * with join it must hold one, and the folder becomes another node's. */
-int kn_engine_create(const char *datadir, const char *store, bool join, kn_error *err);
+ * with join it must hold one, and the folder becomes another node's.
+ * overlays: NULL, or an object {file name: JSON text} written to schema/
+ * first (a restore). */
+int kn_engine_create(const char *datadir, const char *store, bool join, const json_t *overlays,
+		     kn_error *err);
+/* Remove what kn_engine_create wrote (after a restore into it failed);
+ * the folder too when nothing else is left in it. */
+void kn_engine_uncreate(const char *datadir, const json_t *overlays);
 
 /* Import records from a JSON Lines stream (one object per line, same body as
  * POST, optionally with "state"), as user u, committing every `batch`

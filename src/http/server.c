@@ -349,7 +349,9 @@ int kn_http_serve(kn_engine *e, const char *listen, const kn_http_opts *o, kn_er
 	struct MHD_Daemon *d = MHD_start_daemon(
 		flags, port, NULL, NULL, on_request, &s,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(per_conn ? 0 : threads),
+		/* a pool size (even 0) beside thread-per-connection draws a warning */
+		per_conn ? MHD_OPTION_CONNECTION_LIMIT : MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned int)(per_conn ? 1000 : threads),
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)(o->timeout > 0 ? o->timeout : 60),
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),

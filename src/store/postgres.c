@@ -1615,6 +1615,104 @@ static int pg_job_list(kn_store *st, kn_job **out, size_t *n, kn_error *err)
 	return 0;
 }
 
+/* ---- copies ------------------------------------------------------------------------ */
+
+static int pg_table_scan(kn_store *st, const kn_systable *t,
+			 int (*cb)(void *ctx, const json_t *row), void *ctx, kn_error *err)
+{
+	pg_conn *c = NULL;
+	int r = conn_get(S(st), &c, err);
+	if (r)
+		return r;
+	struct obj_scan_ctx x = {t->cols, t->kinds, cb, ctx};
+	char *sql = kn_sql_systable_select(KN_PG, t, SCAN_PAGE);
+	if (t->int_key) {
+		r = scan_pages(c, sql, obj_scan_row, &x, t->name, err);
+	} else {
+		PGresult *res = NULL;
+		r = exec_fmt(c, sql, &res, t->name, err, "");
+		for (int i = 0; !r && i < PQntuples(res); i++)
+			r = obj_scan_row(&x, res, i);
+		PQclear(res);
+	}
+	free(sql);
+	return r;
+}
+
+/* Insert the members of row named by cols (kinds per column) into a table. */
+static int insert_row(kn_store *st, const char *sql, const char *const *cols,
+		      const char *kinds, const json_t *row, const char *what, kn_error *err)
+{
+	pg_conn *c = NULL;
+	int r = conn_get(S(st), &c, err);
+	if (r || (r = can_write(c, err)) != 0)
+		return r;
+	size_t n = 0;
+	while (cols[n])
+		n++;
+	pg_vals pv;
+	vals_init(&pv, n);
+	for (size_t i = 0; i < n && !r; i++)
+		r = vals_json(&pv, json_object_get(row, cols[i]), kinds[i], err);
+	PGresult *res = NULL;
+	if (!r)
+		r = exec_params(c, sql, strlen(sql), (int)n, pv.v, &res, what, err);
+	PQclear(res);
+	vals_free(&pv);
+	return r;
+}
+
+static int pg_table_insert(kn_store *st, const kn_systable *t, const json_t *row, kn_error *err)
+{
+	char *sql = kn_sql_systable_insert(KN_PG, t);
+	int r = insert_row(st, sql, t->cols, t->kinds, row, t->name, err);
+	free(sql);
+	return r;
+}
+
+static int pg_rec_restore(kn_store *st, const kn_type *t, const json_t *rec, kn_error *err)
+{
+	pg_conn *c = NULL;
+	kn_sqltype *y = NULL;
+	int r = rec_prep(st, t, &c, &y, err);
+	if (r || (r = kn_sql_check_insert(y, rec, err)) != 0)
+		return r;
+	if (!json_is_integer(json_object_get(rec, "id")))
+		return kn_fail(err, KN_EINVAL, "id", "%s: a restored record needs its id", y->name);
+	const char **cols = kn_xcalloc(y->ncols + 1, sizeof *cols);
+	char *kinds = kn_xcalloc(y->ncols + 1, 1);
+	for (size_t i = 0; i < y->ncols; i++) {
+		cols[i] = y->cols[i].name;
+		kinds[i] = y->cols[i].kind;
+	}
+	r = insert_row(st, y->insert_all, cols, kinds, rec, y->name, err);
+	free(cols);
+	free(kinds);
+	return r;
+}
+
+/* Identity columns: the next id follows the largest loaded one. */
+static int pg_load_done(kn_store *st, const kn_schema *sch, kn_error *err)
+{
+	pg_conn *c = NULL;
+	int r = conn_get(S(st), &c, err);
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	static const char *const fixed[] = {"users", "tokens", "comments", "relations"};
+	for (size_t i = 0; i < 4 + (sch ? sch->ntypes : 0); i++) {
+		char *tn = i < 4 ? kn_xstrdup(fixed[i]) : kn_xasprintf("rec_%s", sch->types[i - 4].name);
+		kn_buf_addf(&b,
+			    "SELECT setval(pg_get_serial_sequence('\"%s\"','id'),"
+			    " coalesce(max(\"id\"),0)+1, false) FROM \"%s\";",
+			    tn, tn);
+		free(tn);
+	}
+	if (!r)
+		r = run(c, b.data, err);
+	kn_buf_release(&b);
+	return r;
+}
+
 /* ---- meta ----------------------------------------------------------------------------- */
 
 static int pg_meta_get(kn_store *st, const char *key, char **val, kn_error *err)
@@ -1682,6 +1780,11 @@ const kn_store_ops kn_store_pg = {
     .job_claim = pg_job_claim,
     .job_finish = pg_job_finish,
     .job_list = pg_job_list,
+    .table_scan = pg_table_scan,
+    .table_insert = pg_table_insert,
+    .rec_restore = pg_rec_restore,
+    .load_done = pg_load_done,
+    .backup_file = NULL, /* pg_dump, or kanri backup's portable copy */
     .meta_get = pg_meta_get,
     .meta_set = pg_meta_set,
 };

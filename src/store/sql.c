@@ -46,6 +46,42 @@ void kn_sql_param(kn_buf *b, kn_dialect d, size_t n)
 		kn_buf_adds(b, "?");
 }
 
+char *kn_sql_systable_insert(kn_dialect d, const kn_systable *t)
+{
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	kn_buf_addf(&b, "INSERT INTO \"%s\"(", t->name);
+	size_t n = 0;
+	for (; t->cols[n]; n++)
+		kn_buf_addf(&b, "%s\"%s\"", n ? "," : "", t->cols[n]);
+	kn_buf_adds(&b, ") VALUES(");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			kn_buf_adds(&b, ",");
+		kn_sql_param(&b, d, i + 1);
+	}
+	kn_buf_adds(&b, ")");
+	return b.data;
+}
+
+char *kn_sql_systable_select(kn_dialect d, const kn_systable *t, int page)
+{
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	kn_buf_adds(&b, "SELECT ");
+	for (size_t i = 0; t->cols[i]; i++)
+		kn_buf_addf(&b, "%s\"%s\"", i ? "," : "", t->cols[i]);
+	kn_buf_addf(&b, " FROM \"%s\"", t->name);
+	if (t->int_key && page > 0) {
+		kn_buf_addf(&b, " WHERE \"%s\">", t->cols[0]);
+		kn_sql_param(&b, d, 1);
+		kn_buf_addf(&b, " ORDER BY \"%s\" LIMIT %d", t->cols[0], page);
+	} else {
+		kn_buf_addf(&b, " ORDER BY \"%s\"", t->cols[0]);
+	}
+	return b.data;
+}
+
 /* SQLite's unary + keeps a column out of index planning; PostgreSQL has no
  * such need (and no + on text). */
 static const char *hint(kn_dialect d) { return d == KN_SQLITE ? "+" : ""; }
@@ -63,6 +99,7 @@ static void type_free(kn_sqltype *y)
 	free(y->get_key);
 	free(y->insert);
 	free(y->scan);
+	free(y->insert_all);
 	free(y->version);
 	free(y->collist);
 	for (size_t i = 0; i < y->ncounts; i++)
@@ -131,12 +168,16 @@ static int type_build(kn_dialect d, const kn_type *t, kn_sqltype **out, kn_error
 		y->cols[KN_NSYS + i].kind = kind_code(t->fields[i].kind);
 	}
 
-	kn_buf cols, ins, qs;
+	kn_buf cols, ins, qs, qall;
 	kn_buf_init(&cols, 0);
 	kn_buf_init(&ins, 0);
 	kn_buf_init(&qs, 0);
+	kn_buf_init(&qall, 0);
 	for (size_t i = 0; i < y->ncols; i++) {
 		kn_buf_addf(&cols, "%s\"%s\"", i ? "," : "", y->cols[i].name);
+		if (i)
+			kn_buf_adds(&qall, ",");
+		kn_sql_param(&qall, d, i + 1);
 		if (i) {
 			kn_buf_addf(&ins, "%s\"%s\"", i > 1 ? "," : "", y->cols[i].name);
 			if (i > 1)
@@ -154,6 +195,8 @@ static int type_build(kn_dialect d, const kn_type *t, kn_sqltype **out, kn_error
 	y->insert = kn_xasprintf("INSERT INTO \"rec_%s\"(%s) VALUES(%s)%s", t->name, ins.data,
 				 qs.data, d == KN_PG ? " RETURNING \"id\"" : "");
 	y->scan = kn_xasprintf("%s ORDER BY \"id\"", y->select);
+	y->insert_all = kn_xasprintf("INSERT INTO \"rec_%s\"(%s) VALUES(%s)", t->name, cols.data,
+				     qall.data);
 	y->version =
 	    kn_xasprintf("SELECT \"version\" FROM \"rec_%s\" WHERE \"id\"=%s", t->name, p1);
 	y->count = kn_xasprintf("SELECT count(*) FROM \"rec_%s\"", t->name);
@@ -180,6 +223,7 @@ static int type_build(kn_dialect d, const kn_type *t, kn_sqltype **out, kn_error
 	kn_buf_release(&cols);
 	kn_buf_release(&ins);
 	kn_buf_release(&qs);
+	kn_buf_release(&qall);
 	*out = y;
 	return 0;
 }

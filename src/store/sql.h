@@ -50,7 +50,8 @@ typedef struct kn_sqltype {
 	char *collist; /* "id","number",... */
 	char *select;  /* SELECT <columns> FROM "rec_<type>" */
 	char *get_id, *get_number, *get_key, *insert, *version, *count;
-	char *scan; /* every row in id order */
+	char *scan;       /* every row in id order */
+	char *insert_all; /* every column, id included (restores) */
 	kn_sqlcount *counts;
 	size_t ncounts;
 } kn_sqltype;
@@ -70,6 +71,12 @@ int kn_sqltypes_get(kn_sqltypes *ts, const kn_type *t, kn_sqltype **out, kn_erro
 bool kn_sql_ident_ok(const char *s);
 int kn_sql_col(const kn_sqltype *y, const char *name);
 uint64_t kn_sql_hash(const char *s, size_t n);
+
+/* INSERT INTO t(cols...) VALUES(markers...) for a system table. */
+char *kn_sql_systable_insert(kn_dialect d, const kn_systable *t);
+/* SELECT cols... FROM t, then (int_key) WHERE key > marker ORDER BY key
+ * LIMIT page when page > 0, or ORDER BY the first column. */
+char *kn_sql_systable_select(kn_dialect d, const kn_systable *t, int page);
 
 /* Parameter marker number n (1-based) of dialect d appended to b. */
 void kn_sql_param(kn_buf *b, kn_dialect d, size_t n);

@@ -72,6 +72,7 @@ typedef struct sq_conn {
 struct sq_store {
 	kn_store base; /* first: kn_store * <-> sq_store * */
 	char *path;
+	bool readonly; /* opened as file:PATH?mode=ro (reading a backup) */
 	kn_pool pool;
 	pthread_mutex_t wlock; /* the one writer of this process */
 	kn_sqltypes types;
@@ -268,8 +269,11 @@ static int conn_open(kn_pool *p, kn_pconn **out, kn_error *err)
 {
 	sq_store *s = (sq_store *)((char *)p - offsetof(sq_store, pool));
 	sqlite3 *db = NULL;
-	int rc = sqlite3_open_v2(
-	    s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	int rc = sqlite3_open_v2(s->path, &db,
+				 (s->readonly ? SQLITE_OPEN_READONLY | SQLITE_OPEN_URI
+					      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+				     SQLITE_OPEN_NOMUTEX,
+				 NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_extended_result_codes(db, 1);
 		sqlite3_busy_timeout(db, SQ_BUSY_MS);
@@ -365,16 +369,17 @@ static int sq_open(const char *dsn, kn_store **out, kn_error *err)
 		return KN_EINTERNAL;
 	}
 	s->path = kn_xstrdup(dsn);
+	s->readonly = strncmp(dsn, "file:", 5) == 0 && strstr(dsn, "mode=ro");
 	pthread_mutex_init(&s->wlock, NULL);
 	kn_sqltypes_init(&s->types, KN_SQLITE);
 	/* Open this thread's connection now: a bad path fails here, the file
 	 * is created and switched to WAL (a persistent property of the file). */
 	sq_conn *c = NULL;
 	int r = conn_get(s, &c, err);
-	if (!r && sqlite3_db_readonly(c->db, "main") == 1)
+	if (!r && !s->readonly && sqlite3_db_readonly(c->db, "main") == 1)
 		r = kn_fail(err, KN_ESTORE, "", "cannot open database %s: it is read-only",
 			    s->path);
-	if (!r) {
+	if (!r && !s->readonly) {
 		sqlite3_stmt *ps = NULL;
 		int rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &ps, NULL);
 		if (rc == SQLITE_OK)
@@ -1864,6 +1869,100 @@ static int sq_job_list(kn_store *st, kn_job **out, size_t *n, kn_error *err)
 	return r;
 }
 
+/* ---- copies ------------------------------------------------------------------------ */
+
+static int sq_table_scan(kn_store *st, const kn_systable *t,
+			 int (*cb)(void *ctx, const json_t *row), void *ctx, kn_error *err)
+{
+	char *sql = kn_sql_systable_select(KN_SQLITE, t, 0);
+	int r = rows_scan(st, sql, t->cols, t->kinds, cb, ctx, err);
+	free(sql);
+	return r;
+}
+
+/* Insert the members of row named by cols, in order, into a table. */
+static int insert_row(kn_store *st, const char *sql, const char *const *cols, const json_t *row,
+		      const char *what, kn_error *err)
+{
+	sq_store *s = S(st);
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	bool held;
+	int r = conn_get(s, &c, err);
+	if (r || (r = wr_enter(s, c, &held, err)) != 0)
+		return r;
+	if ((r = stmt_gets(c, sql, &ps, err)) == 0) {
+		for (int i = 0; cols[i]; i++)
+			bind_json(ps->st, i + 1, json_object_get(row, cols[i]));
+		r = step_write(c, ps, what, NULL, NULL, err);
+	}
+	wr_leave(s, held);
+	return r;
+}
+
+static int sq_table_insert(kn_store *st, const kn_systable *t, const json_t *row, kn_error *err)
+{
+	char *sql = kn_sql_systable_insert(KN_SQLITE, t);
+	int r = insert_row(st, sql, t->cols, row, t->name, err);
+	free(sql);
+	return r;
+}
+
+static int sq_rec_restore(kn_store *st, const kn_type *t, const json_t *rec, kn_error *err)
+{
+	sq_conn *c = NULL;
+	kn_sqltype *y = NULL;
+	int r = rec_prep(st, t, &c, &y, err);
+	if (r || (r = kn_sql_check_insert(y, rec, err)) != 0)
+		return r;
+	if (!json_is_integer(json_object_get(rec, "id")))
+		return kn_fail(err, KN_EINVAL, "id", "%s: a restored record needs its id", y->name);
+	const char **cols = kn_xcalloc(y->ncols + 1, sizeof *cols);
+	for (size_t i = 0; i < y->ncols; i++)
+		cols[i] = y->cols[i].name;
+	r = insert_row(st, y->insert_all, cols, rec, y->name, err);
+	free(cols);
+	return r;
+}
+
+static int sq_load_done(kn_store *st, const kn_schema *s, kn_error *err)
+{
+	return 0; /* AUTOINCREMENT and rowids continue after the largest id by themselves */
+}
+
+/* SQLite's online backup: pages copied in steps; a write by another
+ * connection meanwhile restarts the copy, so the result is one
+ * consistent state. */
+static int sq_backup_file(kn_store *st, const char *path, kn_error *err)
+{
+	sq_conn *c = NULL;
+	int r = conn_get(S(st), &c, err);
+	if (r)
+		return r;
+	sqlite3 *dst = NULL;
+	int rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	sqlite3_backup *b = rc == SQLITE_OK ? sqlite3_backup_init(dst, "main", c->db, "main") : NULL;
+	if (!b) {
+		r = kn_fail(err, KN_ESTORE, "", "cannot write %s: %s", path,
+			    dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+		sqlite3_close(dst);
+		return r;
+	}
+	while ((rc = sqlite3_backup_step(b, 1024)) == SQLITE_OK || rc == SQLITE_BUSY ||
+	       rc == SQLITE_LOCKED)
+		if (rc != SQLITE_OK)
+			sqlite3_sleep(20);
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE)
+		r = kn_fail(err, KN_ESTORE, "", "backup to %s failed: %s", path,
+			    sqlite3_errmsg(dst));
+	/* the copy is a database of its own: no WAL beside it */
+	if (!r && sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK)
+		r = kn_fail(err, KN_ESTORE, "", "backup to %s: %s", path, sqlite3_errmsg(dst));
+	sqlite3_close(dst);
+	return r;
+}
+
 /* ---- meta ---------------------------------------------------------------------- */
 
 static int sq_meta_get(kn_store *st, const char *key, char **val, kn_error *err)
@@ -1934,6 +2033,11 @@ const kn_store_ops kn_store_sqlite = {
     .job_claim = sq_job_claim,
     .job_finish = sq_job_finish,
     .job_list = sq_job_list,
+    .table_scan = sq_table_scan,
+    .table_insert = sq_table_insert,
+    .rec_restore = sq_rec_restore,
+    .load_done = sq_load_done,
+    .backup_file = sq_backup_file,
     .meta_get = sq_meta_get,
     .meta_set = sq_meta_set,
 };

@@ -10,6 +10,38 @@
 
 #include "store/store.h"
 
+static const char *const users_cols[] = {"id",	"name",		"role",	    "org",
+					  "pwhash", "failures", "locked_until", "disabled",
+					  NULL};
+static const char *const tokens_cols[] = {"id", "user_id", "hash", "label", "created_at", NULL};
+static const char *const sessions_cols[] = {"hash", "user_id", "csrf", "expires", NULL};
+static const char *const counters_cols[] = {"type", "next", NULL};
+static const char *const comments_cols[] = {"id",   "type",   "rec_id",	    "kind",
+					    "body", "author", "created_at", NULL};
+static const char *const relations_cols[] = {"id",	 "from_type",  "from_id",    "kind",
+					     "to_type", "to_id",	"created_by", "created_at",
+					     NULL};
+static const char *const journal_cols[] = {"seq",     "at",	"actor",  "type",
+					   "rec_id",  "action", "changes", "reason",
+					   "digest",  "prev",	"hash",	   NULL};
+static const char *const meta_cols[] = {"key", "value", NULL};
+static const char *const jobs_cols[] = {"name",	    "due_at",	"lease_until", "owner",
+					"runs",	    "attempts", "last_at",     "last_error",
+					NULL};
+
+const kn_systable kn_systables[] = {
+    {"users", users_cols, "ittttiii", true},
+    {"tokens", tokens_cols, "iittt", true},
+    {"sessions", sessions_cols, "titi", false},
+    {"counters", counters_cols, "ti", false},
+    {"comments", comments_cols, "ititttt", true},
+    {"relations", relations_cols, "itittitt", true},
+    {"journal", journal_cols, "itttitttttt", true},
+    {"meta", meta_cols, "tt", false},
+    {"jobs", jobs_cols, "tiitiitt", false},
+};
+const size_t kn_nsystables = sizeof kn_systables / sizeof kn_systables[0];
+
 int kn_store_open(const char *dsn, kn_store **out, kn_error *err)
 {
 	*out = NULL;

@@ -109,6 +109,19 @@ typedef struct kn_job {
 	char last_error[256];
 } kn_job;
 
+/* ---- whole-installation copies ------------------------------------------- */
+/* The tables besides the rec_ ones, in an order that loads (users before
+ * the tokens and sessions that refer to them). */
+typedef struct kn_systable {
+	const char *name;
+	const char *const *cols; /* NULL-terminated */
+	const char *kinds;       /* 'i' integer or 't' text, per column */
+	bool int_key;            /* the first column is an integer key */
+} kn_systable;
+
+extern const kn_systable kn_systables[];
+extern const size_t kn_nsystables;
+
 typedef struct kn_store_ops {
 	const char *name; /* "sqlite" */
 	int (*open)(const char *dsn, kn_store **out, kn_error *err);
@@ -210,6 +223,21 @@ typedef struct kn_store_ops {
 	int (*job_finish)(kn_store *st, const char *name, const char *owner, int64_t next_due,
 			  int64_t lease_until, const char *at, const char *error, kn_error *err);
 	int (*job_list)(kn_store *st, kn_job **out, size_t *n, kn_error *err);
+
+	/* Copies (backup, restore, migrate-store). table_scan: every row of a
+	 * system table in key order, as an object of its columns (cb borrows
+	 * it). table_insert: one such row as it is, keys included. rec_restore:
+	 * a record with its id. load_done: after loading, new ids continue
+	 * after the loaded ones. backup_file: a consistent copy of the whole
+	 * database into a new file, while others read and write (NULL when the
+	 * backend has none). */
+	int (*table_scan)(kn_store *st, const kn_systable *t,
+			  int (*cb)(void *ctx, const json_t *row), void *ctx, kn_error *err);
+	int (*table_insert)(kn_store *st, const kn_systable *t, const json_t *row,
+			    kn_error *err);
+	int (*rec_restore)(kn_store *st, const kn_type *t, const json_t *rec, kn_error *err);
+	int (*load_done)(kn_store *st, const kn_schema *s, kn_error *err);
+	int (*backup_file)(kn_store *st, const char *path, kn_error *err);
 
 	/* Small key/value settings (schema digest, format version...). *val owned by caller, NULL when missing. */
 	int (*meta_get)(kn_store *st, const char *key, char **val, kn_error *err);

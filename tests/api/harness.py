@@ -9,10 +9,18 @@ an overlay, a config or a restart open their own site with ctx.new_site().
 
 Every CLI run and every server is watched for sanitizer reports; a server that
 dies, hangs on stop or prints a sanitizer report fails the test that owns it.
-Python 3 standard library only.
+
+Storage: SQLite (DATA/kanri.db) by default. When KANRI_TEST_PG holds a base
+DSN of a PostgreSQL server (postgresql://USER@HOST:PORT/DB, a superuser, as
+scripts/pg-test-server prints), every site gets a fresh database of its own on
+that server instead: created when the site is initialised, passed to
+`kanri init --store`, dropped when the site is cleaned up. site.sql() queries
+whichever store a data folder uses; psql (from postgresql-client) does the
+PostgreSQL side. Python 3 standard library only.
 """
 
 import contextlib
+import glob
 import hashlib
 import http.client
 import json
@@ -21,10 +29,12 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("KANRI_BIN", "build/kanri")
@@ -41,6 +51,12 @@ SANITIZER_RE = re.compile(
     r"|runtime error: ")
 
 MISSING = object()
+
+# The PostgreSQL server the suite runs against, or "" for SQLite.
+PG_BASE = os.environ.get("KANRI_TEST_PG", "").strip()
+if PG_BASE.lower() == "off":
+    PG_BASE = ""
+BACKEND = "postgres" if PG_BASE else "sqlite"
 
 
 def san_excerpt(text):
@@ -68,6 +84,14 @@ def san_excerpt(text):
 
 class Failure(Exception):
     """A test's expectation did not hold."""
+
+
+class Skip(Exception):
+    """The test does not apply here (the reason is printed)."""
+
+
+def skip(reason):
+    raise Skip(reason)
 
 
 # ---- assertions -----------------------------------------------------------
@@ -248,6 +272,214 @@ def change_of(entry, field):
     return MISSING
 
 
+# ---- storage ----------------------------------------------------------------
+
+def _psql_path():
+    p = os.environ.get("KANRI_PSQL") or shutil.which("psql")
+    if p:
+        return p
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"),
+                   key=lambda x: [int(n) if n.isdigit() else n for n in re.split(r"(\d+)", x)])
+    return found[-1] if found else None
+
+
+_ROWS_MARK = "__kanri_test_rows__"
+
+
+def psql(dsn, script, timeout=60):
+    """Run an SQL script with psql on dsn (stopping at the first error); its
+    standard output."""
+    exe = _psql_path()
+    check(exe, "KANRI_TEST_PG is set but there is no psql (install postgresql-client)")
+    e = dict(os.environ)
+    e.setdefault("PGCONNECT_TIMEOUT", "10")
+    try:
+        p = subprocess.run([exe, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", "-"],
+                           input=script, capture_output=True, text=True, timeout=timeout, env=e,
+                           errors="replace")
+    except subprocess.TimeoutExpired:
+        fail("psql did not finish within %d s: %s" % (timeout, short(script)))
+    if p.returncode != 0:
+        fail("psql on %s failed (exit %d): %s\n    SQL: %s" % (dsn, p.returncode,
+                                                          short(p.stderr.strip()), short(script)))
+    return p.stdout
+
+
+def pg_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def pg_ident(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _inline(query, params):
+    """query with each ? outside quotes replaced by the next param as a literal."""
+    params = list(params)
+    out, quote = [], None
+    for ch in query:
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "?":
+            check(params, "more ? than parameters in %r" % query)
+            out.append(pg_literal(params.pop(0)))
+            continue
+        out.append(ch)
+    check(not params, "more parameters than ? in %r" % query)
+    return "".join(out)
+
+
+def pg_dsn(dbname):
+    """The base DSN (KANRI_TEST_PG) with its database replaced by dbname."""
+    u = urllib.parse.urlsplit(PG_BASE)
+    check(u.scheme in ("postgres", "postgresql") and u.netloc,
+          "KANRI_TEST_PG must be a URI like postgresql://USER@HOST:PORT/DB, not %r" % PG_BASE)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + dbname, u.query, u.fragment))
+
+
+def pg_dbname(dsn):
+    return urllib.parse.unquote(urllib.parse.urlsplit(dsn).path.lstrip("/"))
+
+
+_db_seq = [0]
+
+
+def pg_create_database(template=None):
+    """A new empty database (UTF-8, C collation) on the KANRI_TEST_PG server,
+    or a copy of template; its name."""
+    _db_seq[0] += 1
+    name = "kt_%d_%d" % (os.getpid(), _db_seq[0])
+    if template:
+        sql = "CREATE DATABASE %s TEMPLATE %s" % (pg_ident(name), pg_ident(template))
+    else:
+        sql = "CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'" % pg_ident(name)
+    psql(PG_BASE, sql + ";\n")
+    return name
+
+
+def pg_drop_database(name):
+    psql(PG_BASE, "DROP DATABASE IF EXISTS %s WITH (FORCE);\n" % pg_ident(name))
+
+
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs: a row keeps its column order
+    and repeated names."""
+
+
+def _plain(v):
+    """A value inside a row: objects as dicts."""
+    if isinstance(v, _Pairs):
+        return {k: _plain(x) for k, x in v}
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v
+
+
+class Store:
+    """The database of a data folder: DATA/config.json's "store" when it is
+    a postgres:// DSN, else DATA/kanri.db."""
+
+    def __init__(self, data, dsn=None):
+        self.data = data
+        self.dsn = None
+        try:
+            with open(os.path.join(data, "config.json"), encoding="utf-8") as f:
+                st = json.load(f).get("store")
+            if isinstance(st, str) and re.match(r"postgres(ql)?://", st):
+                self.dsn = st
+        except (OSError, ValueError, AttributeError):
+            pass
+        self.dsn = self.dsn or dsn
+        self.backend = "postgres" if self.dsn else "sqlite"
+        self.path = os.path.join(data, "kanri.db")
+
+    def sql(self, query, params=()):
+        """Run one statement; its rows as tuples (none for a statement that
+        returns none). Placeholders are ?. On PostgreSQL the values come back
+        as JSON gives them (numbers, strings, booleans, None)."""
+        if self.dsn:
+            return self._pg(query, params)
+        check(os.path.exists(self.path), "no SQLite database at %s" % self.path)
+        conn = sqlite3.connect("file:%s?mode=rw" % urllib.parse.quote(self.path), uri=True, timeout=10)
+        try:
+            rows = conn.execute(query, tuple(params)).fetchall()
+            conn.commit()
+        finally:
+            conn.close()
+        return [tuple(r) for r in rows]
+
+    def _pg(self, query, params):
+        q = _inline(query.strip().rstrip(";").strip(), params)
+        if re.match(r"(?is)\s*(select|with|values|table)\b", q) or re.search(r"(?i)\breturning\b", q):
+            script = ("\\echo %s\nWITH kt_q AS (%s) SELECT coalesce(json_agg(kt_q), '[]') FROM kt_q;\n"
+                      % (_ROWS_MARK, q))
+            out = psql(self.dsn, script)
+            body = out.split(_ROWS_MARK + "\n", 1)
+            check(len(body) == 2, "psql printed no rows for %s: %r" % (short(q), out[-300:]))
+            rows = json.loads(body[1], object_pairs_hook=_Pairs)
+            return [tuple(_plain(v) for _, v in r) for r in rows]
+        psql(self.dsn, q + ";\n")
+        return []
+
+    def columns(self, table):
+        """The table's stored columns (not generated ones) in order; [] when
+        there is no such table."""
+        if self.dsn:
+            rows = self.sql("SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(?) "
+                            "AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+                            (table,))
+        else:
+            rows = [(r[1],) for r in self.sql("PRAGMA table_info(%s)" % table)]
+        return [r[0] for r in rows]
+
+    def tables(self):
+        if self.dsn:
+            rows = self.sql("SELECT c.oid::regclass::text FROM pg_class c "
+                            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                            "AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1")
+        else:
+            rows = self.sql("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1")
+        return [r[0] for r in rows]
+
+    def drop_guards(self):
+        """Drop the triggers and rules that guard tables: whoever can write the
+        database can do that too."""
+        if self.dsn:
+            stmts = self.sql("SELECT format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::regclass) "
+                             "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                             "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                             "WHERE NOT t.tgisinternal AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                             "UNION ALL SELECT format('DROP RULE %I ON %I.%I', rulename, schemaname, tablename) "
+                             "FROM pg_rules WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")
+            if stmts:
+                psql(self.dsn, "".join(st + ";\n" for (st,) in stmts))
+            return
+        for (trig,) in self.sql("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
+            self.sql('DROP TRIGGER "%s"' % trig)
+
+    def fingerprint(self):
+        """A hash of the whole database: the SQLite file's bytes, or on
+        PostgreSQL every table's columns and rows."""
+        if not self.dsn:
+            with open(self.path, "rb") as f:
+                return hashlib.sha256(f.read()).hexdigest()
+        h = hashlib.sha256()
+        for t in self.tables():
+            h.update(repr((t, self.columns(t))).encode())
+            h.update(repr(self.sql("SELECT kt_t::text FROM %s kt_t ORDER BY 1" % t)).encode())
+        return h.hexdigest()
+
+
 # ---- sites ------------------------------------------------------------------
 
 class Site:
@@ -268,6 +500,9 @@ class Site:
         self.listen_line_missing = False
         self.notes = []
         self.keep = keep
+        self.pg = bool(PG_BASE)
+        self.dbname = None  # this site's PostgreSQL database, once made
+        self.dbs = []       # every database made for this site (copies too)
 
     # -- CLI --
     def cli(self, *args, env=None, input=None, timeout=120):
@@ -296,8 +531,19 @@ class Site:
                                             short(p.stderr or p.stdout)))
         return p
 
+    def store_args(self):
+        """The options `kanri init` needs for this site's store: none for
+        SQLite, else --store and the DSN of the site's own (new) database."""
+        if not self.pg:
+            return []
+        if self.dbname is None:
+            self.dbname = pg_create_database()
+            self.dbs.append(self.dbname)
+        return ["--store", pg_dsn(self.dbname)]
+
     def init(self):
-        self.cli_ok("init", "--data", self.data, env={"KANRI_ADMIN_PASSWORD": ADMIN_PASSWORD})
+        self.cli_ok("init", "--data", self.data, *self.store_args(),
+                    env={"KANRI_ADMIN_PASSWORD": ADMIN_PASSWORD})
         self.tokens[ADMIN] = self.create_token(ADMIN)
 
     def add_user(self, name, role, org=None, password=None, token=True):
@@ -336,7 +582,39 @@ class Site:
             json.dump(cfg, f, indent=1)
 
     def db(self):
+        """The SQLite file (SQLite only; see store())."""
         return os.path.join(self.data, "kanri.db")
+
+    def store(self, data=None):
+        """The database of data (default: this site's data folder)."""
+        data = data or self.data
+        own = pg_dsn(self.dbname) if (self.dbname and os.path.abspath(data) == os.path.abspath(self.data)) else None
+        return Store(data, own)
+
+    def sql(self, query, params=(), data=None):
+        """Run one statement (? placeholders) on the database of data (default:
+        this site's), SQLite or PostgreSQL; its rows as tuples."""
+        return self.store(data).sql(query, params)
+
+    def copy_data(self, name):
+        """A copy of this (stopped) site's data folder, DIR/copy-NAME, with a
+        copy of its database; its path."""
+        d = os.path.join(self.dir, "copy-" + name)
+        shutil.copytree(self.data, d)
+        if self.pg:
+            src = self.store()
+            check(src.dsn, "site %s has no PostgreSQL store to copy" % self.name)
+            db = pg_create_database(template=pg_dbname(src.dsn))
+            self.dbs.append(db)
+            path = os.path.join(d, "config.json")
+            cfg = {}
+            if os.path.exists(path):
+                with open(path, encoding="utf-8") as f:
+                    cfg = json.load(f)
+            cfg["store"] = pg_dsn(db)
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(cfg, f, indent=1)
+        return d
 
     # -- server --
     def start(self, listen_arg=True, port=None, timeout=40):
@@ -482,6 +760,12 @@ class Site:
         self.stop()
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
+            for db in self.dbs:
+                try:
+                    pg_drop_database(db)
+                except Failure as e:
+                    print("note: could not drop database %s: %s" % (db, one_line_of(e)))
+            self.dbs = []
 
     # -- requests --
     def request(self, method, path, body=None, user=ADMIN, headers=None, data=None,
@@ -570,6 +854,10 @@ class Site:
     def sha(self, path):
         with open(path, "rb") as f:
             return hashlib.sha256(f.read()).hexdigest()
+
+
+def one_line_of(e):
+    return str(e).strip().replace("\n", " ")
 
 
 def urlq(s):

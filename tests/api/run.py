@@ -8,10 +8,15 @@ The binary is $KANRI_BIN (default build/kanri, relative to the repository
 root). One server is started on a free loopback port with a fresh data folder
 and users; every test_* function of tests/api/test_*.py runs against it, in
 file order, and gets that site as its only argument. Prints "ok NAME" or
-"FAIL NAME: reason" per test and ends with "api: N passed, N failed"; exits
-non-zero when anything failed. PATTERN limits the run to tests whose
-"module.function" name contains one of the patterns. KANRI_KEEP=1 keeps the
-data folders (their paths are printed on failure).
+"FAIL NAME: reason" per test ("skip NAME: reason" for one that does not apply
+to the store) and ends with "api: N passed, N failed"; exits non-zero when
+anything failed. PATTERN limits the run to tests whose "module.function" name
+contains one of the patterns. KANRI_KEEP=1 keeps the data folders (their paths
+are printed on failure).
+
+With KANRI_TEST_PG set to a PostgreSQL base DSN (see harness.py), every site
+uses a database of its own on that server and the last line reads
+"api[postgres]: N passed, N failed".
 """
 
 import importlib.util
@@ -26,7 +31,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
-from harness import Failure  # noqa: E402
+from harness import Failure, Skip  # noqa: E402
+
+LABEL = "api[postgres]" if harness.PG_BASE else "api"
 
 
 def discover(patterns):
@@ -67,11 +74,11 @@ def one_line(s):
 
 def main():
     patterns = sys.argv[1:]
-    passed = failed = 0
+    passed = failed = skipped = 0
     t_start = time.time()
     if not os.access(harness.BIN, os.X_OK):
         print("FAIL setup: no kanri binary at %s (build it first, or set KANRI_BIN)" % harness.BIN)
-        print("api: 0 passed, 1 failed")
+        print("%s: 0 passed, 1 failed" % LABEL)
         return 1
     tests = discover(patterns)
     ctx = harness.Context()
@@ -83,16 +90,20 @@ def main():
             print("    " + one_line(p))
         if not ctx.keep:
             ctx.cleanup()
-        print("api: 0 passed, 1 failed")
+        print("%s: 0 passed, 1 failed" % LABEL)
         return 1
+    if harness.PG_BASE:
+        print("store: PostgreSQL, a database per site on %s" % harness.PG_BASE)
     if ctx.listen_line_missing:
         print("note: kanri serve answered but did not print 'kanri listening on ...'")
 
     for name, fn in tests:
         t0 = time.time()
-        reason = None
+        reason = skip = None
         try:
             fn(ctx)
+        except Skip as e:
+            skip = str(e)
         except Exception as e:  # noqa: BLE001 - a test's error is its failure
             reason = reason_of(e)
         problems = ctx.health_problems()
@@ -101,7 +112,10 @@ def main():
         if problems:
             reason = (reason + "; " if reason else "") + "; ".join(problems)
         dt = time.time() - t0
-        if reason is None:
+        if reason is None and skip is not None:
+            skipped += 1
+            print("skip %s: %s" % (name, one_line(skip)))
+        elif reason is None:
             passed += 1
             print("ok %s (%.2fs)" % (name, dt))
         else:
@@ -126,10 +140,13 @@ def main():
         print("ok server.shutdown")
     if ctx.keep:
         print("data kept in %s" % ctx.dir)
+        if ctx.dbs:
+            print("databases kept: %s" % " ".join(ctx.dbs))
     else:
         ctx.cleanup()
     print("time: %.1fs" % (time.time() - t_start))
-    print("api: %d passed, %d failed" % (passed, failed))
+    print("%s: %d passed, %d failed%s" % (LABEL, passed, failed,
+                                         ", %d skipped" % skipped if skipped else ""))
     return 1 if failed else 0
 
 

@@ -4,8 +4,6 @@
 import json
 import os
 import re
-import shutil
-import sqlite3
 
 from harness import ADMIN, ADMIN_PASSWORD, check, eq, fail, free_port
 
@@ -16,33 +14,33 @@ def verify(s, data):
 
 
 def tampered(s, name, sql_fn):
-    """A copy of s's (stopped) data folder altered by sql_fn(conn)."""
-    d = os.path.join(s.dir, "copy-" + name)
-    shutil.copytree(s.data, d)
-    conn = sqlite3.connect(os.path.join(d, "kanri.db"))
-    try:
-        # Whoever can write the file can drop guarding triggers too.
-        for (trig,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-            conn.execute('DROP TRIGGER "%s"' % trig)
-        sql_fn(conn)
-        conn.commit()
-    finally:
-        conn.close()
+    """A copy of s's (stopped) data folder, with a copy of its database (SQLite
+    file or PostgreSQL database), altered by sql_fn(store)."""
+    d = s.copy_data(name)
+    st = s.store(d)
+    # Whoever can write the database can drop guarding triggers too.
+    st.drop_guards()
+    sql_fn(st)
     return d
 
 
-def columns(conn, table):
-    cols = [r[1] for r in conn.execute("PRAGMA table_info(%s)" % table)]
-    check(cols, "no table %s in kanri.db" % table)
+def columns(st, table):
+    cols = st.columns(table)
+    check(cols, "no table %s in the %s database" % (table, st.backend))
     return cols
 
 
-def journal_key(conn):
-    cols = columns(conn, "journal")
+def journal_key(st):
+    cols = columns(st, "journal")
     for k in ("seq", "id"):
         if k in cols:
             return k, cols
     fail("journal has no seq column: %r" % cols)
+
+
+def qi(name):
+    """A quoted SQL identifier (the same on SQLite and PostgreSQL)."""
+    return '"%s"' % name.replace('"', '""')
 
 
 def test_audit_verify(ctx):
@@ -63,37 +61,37 @@ def test_audit_verify(ctx):
         # 1. A journal entry altered (the reason of a's update).
         seq = ja[1]["seq"]
 
-        def alter_entry(conn):
-            k, cols = journal_key(conn)
+        def alter_entry(st):
+            k, cols = journal_key(st)
             col = "reason" if "reason" in cols else "actor"
-            n = conn.execute("UPDATE journal SET %s = 'forged' WHERE %s = ?" % (col, k), (seq,)).rowcount
+            n = len(st.sql("UPDATE journal SET %s = 'forged' WHERE %s = ? RETURNING 1" % (col, k), (seq,)))
             eq(n, 1, "journal rows altered")
         rc, out = verify(s, tampered(s, "entry", alter_entry))
         check(rc != 0, "audit verify passed a folder with an altered journal entry")
         check(re.search(r"\b%d\b" % seq, out), "audit verify does not name entry %d: %r" % (seq, out[-500:]))
 
         # 2. An entry's actor changed (who did it matters most).
-        def alter_actor(conn):
-            k, cols = journal_key(conn)
+        def alter_actor(st):
+            k, cols = journal_key(st)
             check("actor" in cols, "journal has no actor column: %r" % cols)
-            conn.execute("UPDATE journal SET actor = 'mallory' WHERE %s = ?" % k, (jb[1]["seq"],))
+            st.sql("UPDATE journal SET actor = 'mallory' WHERE %s = ?" % k, (jb[1]["seq"],))
         rc, out = verify(s, tampered(s, "actor", alter_actor))
         check(rc != 0, "audit verify passed a folder with a forged actor")
         check(re.search(r"\b%d\b" % jb[1]["seq"], out),
               "audit verify does not name entry %d: %r" % (jb[1]["seq"], out[-500:]))
 
         # 3. An entry deleted from the middle of the chain.
-        def drop_entry(conn):
-            k, _ = journal_key(conn)
-            conn.execute("DELETE FROM journal WHERE %s = ?" % k, (seq,))
+        def drop_entry(st):
+            k, _ = journal_key(st)
+            st.sql("DELETE FROM journal WHERE %s = ?" % k, (seq,))
         rc, out = verify(s, tampered(s, "gap", drop_entry))
         check(rc != 0, "audit verify passed a folder with a deleted journal entry")
         check(re.search(r"\b(%d|%d)\b" % (seq, seq + 1), out),
               "audit verify does not name entry %d: %r" % (seq, out[-500:]))
 
         # 4. A record row altered behind the journal's back.
-        def alter_record(conn):
-            n = conn.execute("UPDATE rec_incident SET title = 'forged title' WHERE id = ?", (b["id"],)).rowcount
+        def alter_record(st):
+            n = len(st.sql("UPDATE rec_incident SET title = 'forged title' WHERE id = ? RETURNING 1", (b["id"],)))
             eq(n, 1, "record rows altered")
         rc, out = verify(s, tampered(s, "record", alter_record))
         check(rc != 0, "audit verify passed a folder with an altered record row")
@@ -102,13 +100,14 @@ def test_audit_verify(ctx):
         check(named, "audit verify does not name %s (or its entry %d): %r" % (b["number"], jb[-1]["seq"], out[-500:]))
 
         # 5. A record row inserted without any journal entry.
-        def insert_record(conn):
-            cols = columns(conn, "rec_incident")
-            row = list(conn.execute("SELECT * FROM rec_incident WHERE id = ?", (a["id"],)).fetchone())
-            row[cols.index("id")] = 4242
-            if "number" in cols:
-                row[cols.index("number")] = "INC-004242"
-            conn.execute("INSERT INTO rec_incident (%s) VALUES (%s)" % (",".join(cols), ",".join("?" * len(cols))), row)
+        def insert_record(st):
+            # A copy of a's row as record 4242 (INC-004242).
+            cols = columns(st, "rec_incident")
+            vals = {"id": "4242", "number": "'INC-004242'"}
+            n = len(st.sql("INSERT INTO rec_incident (%s) %s SELECT %s FROM rec_incident WHERE id = ? RETURNING 1" % (
+                ",".join(map(qi, cols)), "OVERRIDING SYSTEM VALUE" if st.backend == "postgres" else "",
+                ",".join(vals.get(c, qi(c)) for c in cols)), (a["id"],)))
+            eq(n, 1, "record rows inserted")
         rc, out = verify(s, tampered(s, "insert", insert_record))
         check(rc != 0, "audit verify passed a folder with a record that has no journal")
 
@@ -119,12 +118,12 @@ def test_audit_verify(ctx):
 
 def test_init_refuses_existing_folder(ctx):
     with ctx.new_site("reinit", start=False) as s:
-        db = s.db()
-        before = s.sha(db)
-        p = s.cli("init", "--data", s.data, env={"KANRI_ADMIN_PASSWORD": "another-password-123"})
+        st = s.store()
+        before = st.fingerprint()
+        p = s.cli("init", "--data", s.data, *s.store_args(), env={"KANRI_ADMIN_PASSWORD": "another-password-123"})
         check(p.returncode != 0, "kanri init overwrote an existing data folder")
         check(p.stderr.strip(), "kanri init failed without a message on stderr")
-        eq(s.sha(db), before, "kanri.db after a refused init")
+        eq(st.fingerprint(), before, "the %s database after a refused init" % st.backend)
         s.start()
         s.get("/incidents").expect(200)
         s.post("/session", {"name": ADMIN, "password": ADMIN_PASSWORD}, user=None).expect(200)
@@ -135,11 +134,13 @@ def test_init_refuses_existing_folder(ctx):
         keep = os.path.join(s.data, "precious.txt")
         with open(keep, "w") as f:
             f.write("do not touch")
-        p = s.cli("init", "--data", s.data, env={"KANRI_ADMIN_PASSWORD": ADMIN_PASSWORD})
+        p = s.cli("init", "--data", s.data, *s.store_args(), env={"KANRI_ADMIN_PASSWORD": ADMIN_PASSWORD})
         check(p.returncode != 0, "kanri init took over a folder that is not empty")
         check(p.stderr.strip(), "no message on stderr")
         eq(open(keep).read(), "do not touch", "file in the folder")
         eq(sorted(os.listdir(s.data)), ["precious.txt"], "folder contents after a refused init")
+        if s.pg:
+            eq(s.store().tables(), [], "tables in the (empty) database after a refused init")
 
 
 def test_cli_errors(ctx):
@@ -215,7 +216,7 @@ def test_import_jsonl(ctx):
 
 def test_init_prints_generated_password(ctx):
     with ctx.new_site("initpw", init=False, start=False) as s:
-        p = s.cli_ok("init", "--data", s.data)
+        p = s.cli_ok("init", "--data", s.data, *s.store_args())
         m = re.search(r"(?im)^\s*admin password:\s*(\S+)\s*$", p.stdout)
         check(m, "kanri init without KANRI_ADMIN_PASSWORD printed no admin password: %r" % p.stdout[-500:])
         pw = m.group(1)

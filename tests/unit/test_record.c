@@ -31,7 +31,7 @@ static int setup(fx *f)
 	char *base = kn_test_tmpdir();
 	f->dir = kn_xasprintf("%s/data", base);
 	free(base);
-	if (kn_engine_create(f->dir, NULL, false, &err) || kn_engine_open(f->dir, &f->e, &err)) {
+	if (kn_engine_create(f->dir, NULL, false, NULL, &err) || kn_engine_open(f->dir, &f->e, &err)) {
 		printf("  setup: %s\n", err.detail);
 		return -1;
 	}

@@ -163,9 +163,12 @@ TEST(store_open)
 	CHECK(strstr(err.detail, junk) != NULL);
 	free(junk);
 
-	/* server backends are not built in */
-	CHECK(kn_store_open("postgres://localhost/kanri", &st, &err) == KN_EINVAL);
+	/* an unknown scheme; a PostgreSQL server that is not there */
+	CHECK(kn_store_open("mysql://localhost/kanri", &st, &err) == KN_EINVAL);
 	CHECK(strstr(err.detail, "unsupported store") != NULL);
+	CHECK(kn_store_open("postgres://kanri@127.0.0.1:1/kanri?connect_timeout=2", &st, &err) ==
+	      KN_ESTORE);
+	CHECK(strstr(err.detail, "cannot connect to PostgreSQL") != NULL);
 	CHECK(kn_store_open("", &st, &err) == KN_EINVAL);
 	free(p);
 }

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * copy.c - backups, restores and moves between stores (see copy.h).
+ */
+#include "kanri.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/copy.h"
+
+#define OVERLAYS_KEY "backup.overlays"
+
+/* ---- the copy ------------------------------------------------------------- */
+
+struct sink {
+	kn_store *dst;
+	const kn_systable *table;
+	const kn_type *type;
+	int64_t n;
+	kn_error *err;
+};
+
+static int put_row(void *p, const json_t *row)
+{
+	struct sink *k = p;
+	int r;
+	if (strcmp(k->table->name, "meta") == 0) /* the source's values win */
+		r = k->dst->ops->meta_set(k->dst, json_string_value(json_object_get(row, "key")),
+					  json_string_value(json_object_get(row, "value")), k->err);
+	else
+		r = k->dst->ops->table_insert(k->dst, k->table, row, k->err);
+	k->n += !r;
+	return r;
+}
+
+static int put_record(void *p, json_t *rec)
+{
+	struct sink *k = p;
+	json_object_del(rec, "type");
+	int r = k->dst->ops->rec_restore(k->dst, k->type, rec, k->err);
+	k->n += !r;
+	return r;
+}
+
+int kn_store_copy(kn_store *src, kn_store *dst, const kn_schema *s, kn_copy_stats *stats,
+		  FILE *progress, kn_error *err)
+{
+	int64_t seq = 0;
+	char head[65];
+	kn_copy_stats z = {0};
+	if (!stats)
+		stats = &z;
+	memset(stats, 0, sizeof *stats);
+	int rc = dst->ops->journal_head(dst, &seq, head, err);
+	if (!rc && seq > 0)
+		return kn_fail(err, KN_EEXIST, "", "the target already holds data (%lld journal"
+			       " entries); a copy goes into an empty one", (long long)seq);
+	if (rc || (rc = src->ops->begin(src, false, err)) != 0)
+		return rc;
+	if ((rc = dst->ops->begin(dst, true, err)) != 0) {
+		src->ops->rollback(src);
+		return rc;
+	}
+	for (size_t i = 0; !rc && i < kn_nsystables; i++) {
+		struct sink k = {dst, &kn_systables[i], NULL, 0, err};
+		rc = src->ops->table_scan(src, k.table, put_row, &k, err);
+		const char *n = k.table->name;
+		int64_t *slot = !strcmp(n, "comments")	  ? &stats->comments
+				: !strcmp(n, "relations") ? &stats->relations
+				: !strcmp(n, "journal")	  ? &stats->journal
+				: !strcmp(n, "users")	  ? &stats->users
+							  : &stats->other;
+		*slot += k.n;
+		if (progress && !rc)
+			fprintf(progress, "  %-10s %lld\n", n, (long long)k.n);
+	}
+	for (size_t i = 0; !rc && i < s->ntypes; i++) {
+		struct sink k = {dst, NULL, &s->types[i], 0, err};
+		rc = src->ops->rec_scan(src, k.type, put_record, &k, err);
+		stats->records += k.n;
+		if (progress && !rc)
+			fprintf(progress, "  %-10s %lld\n", k.type->plural, (long long)k.n);
+	}
+	src->ops->rollback(src);
+	if (rc) {
+		dst->ops->rollback(dst);
+		return rc;
+	}
+	if ((rc = dst->ops->commit(dst, err)) != 0)
+		return rc;
+	return dst->ops->load_done(dst, s, err);
+}
+
+/* Verify the journal and records of store st (under e's schema). */
+static int verify_store(kn_engine *e, kn_store *st, FILE *progress, kn_error *err)
+{
+	kn_store *own = e->store;
+	e->store = st;
+	int rc = kn_audit_verify(e, NULL, err);
+	e->store = own;
+	if (!rc && progress)
+		fprintf(progress, "  journal and records verified\n");
+	return rc;
+}
+
+/* ---- backup ------------------------------------------------------------------- */
+
+/* The overlay files of datadir/schema as {name: text}. */
+static int read_overlays(const char *datadir, json_t **out, kn_error *err)
+{
+	char *dir = kn_xasprintf("%s/schema", datadir);
+	json_t *o = json_object();
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+	while (d && !rc && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".json") != 0)
+			continue;
+		char *path = kn_xasprintf("%s/%s", dir, de->d_name);
+		FILE *f = fopen(path, "rb");
+		kn_buf b;
+		kn_buf_init(&b, 0);
+		char chunk[4096];
+		size_t got;
+		while (f && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+			kn_buf_add(&b, chunk, got);
+		if (!f || ferror(f))
+			rc = kn_fail(err, KN_EINTERNAL, "", "cannot read %s", path);
+		else
+			json_object_set_new(o, de->d_name, json_stringn(b.data ? b.data : "", b.len));
+		if (f)
+			fclose(f);
+		kn_buf_release(&b);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	if (rc) {
+		json_decref(o);
+		return rc;
+	}
+	*out = o;
+	return 0;
+}
+
+int kn_backup(kn_engine *e, const char *path, kn_copy_stats *stats, FILE *progress,
+	      kn_error *err)
+{
+	struct stat sb;
+	if (stat(path, &sb) == 0)
+		return kn_fail(err, KN_EEXIST, "", "%s exists; a backup never overwrites a file",
+			       path);
+	json_t *overlays = NULL;
+	int rc = read_overlays(e->datadir, &overlays, err);
+	if (rc)
+		return rc;
+	kn_store *dst = NULL;
+	if (e->store->ops->backup_file) {
+		rc = e->store->ops->backup_file(e->store, path, err);
+		if (!rc && progress)
+			fprintf(progress, "  online copy of the SQLite database written\n");
+		if (!rc)
+			rc = kn_store_open(path, &dst, err);
+	} else {
+		rc = kn_store_open(path, &dst, err);
+		if (!rc)
+			rc = dst->ops->migrate(dst, e->schema, err);
+		if (!rc)
+			rc = kn_store_copy(e->store, dst, e->schema, stats, progress, err);
+	}
+	char *text = json_dumps(overlays, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!rc)
+		rc = dst->ops->meta_set(dst, OVERLAYS_KEY, text, err);
+	if (!rc)
+		rc = verify_store(e, dst, progress, err);
+	free(text);
+	json_decref(overlays);
+	if (dst)
+		dst->ops->close(dst);
+	char *side = kn_xasprintf("%s-wal", path);
+	unlink(side); /* none after a clean close; never leave one beside a backup */
+	free(side);
+	side = kn_xasprintf("%s-shm", path);
+	unlink(side);
+	free(side);
+	if (rc)
+		unlink(path);
+	return rc;
+}
+
+/* ---- restore ---------------------------------------------------------------- */
+
+int kn_restore(const char *backup, const char *datadir, const char *store, kn_copy_stats *stats,
+	       FILE *progress, kn_error *err)
+{
+	if (access(backup, R_OK) != 0)
+		return kn_fail(err, KN_ENOTFOUND, "", "cannot read %s: %s", backup,
+			       strerror(errno));
+	/* read-only: the backup file is not changed by reading it */
+	char *dsn = kn_xasprintf("file:%s?mode=ro", backup);
+	kn_store *src = NULL;
+	char *inst = NULL, *ov = NULL;
+	int rc = kn_store_open(dsn, &src, err);
+	free(dsn);
+	if (!rc && (src->ops->meta_get(src, "installation", &inst, err) != 0 || !inst))
+		rc = kn_fail(err, KN_EVALID, "", "%s is not a kanri backup", backup);
+	if (!rc)
+		rc = src->ops->meta_get(src, OVERLAYS_KEY, &ov, err);
+	json_t *overlays = ov ? json_loads(ov, 0, NULL) : json_object();
+	if (!rc && !json_is_object(overlays))
+		rc = kn_fail(err, KN_EVALID, "", "%s: the stored overlays are damaged", backup);
+	bool created = false;
+	if (!rc)
+		created = (rc = kn_engine_create(datadir, store, false, overlays, err)) == 0;
+	kn_engine *e = NULL;
+	if (!rc)
+		rc = kn_engine_open(datadir, &e, err);
+	if (!rc)
+		rc = kn_store_copy(src, e->store, e->schema, stats, progress, err);
+	if (!rc)
+		rc = verify_store(e, e->store, progress, err);
+	kn_engine_close(e);
+	if (rc && created)
+		kn_engine_uncreate(datadir, overlays);
+	if (src)
+		src->ops->close(src);
+	json_decref(overlays);
+	free(inst);
+	free(ov);
+	return rc;
+}
+
+/* ---- move to another store ---------------------------------------------------- */
+
+static int write_config(const char *datadir, json_t *cfg, kn_error *err)
+{
+	char *path = kn_xasprintf("%s/config.json", datadir);
+	char *tmp = kn_xasprintf("%s.new", path);
+	char *old = kn_xasprintf("%s.before-migrate", path);
+	int rc = 0;
+	if (json_dump_file(cfg, tmp, JSON_INDENT(1) | JSON_ENSURE_ASCII) != 0)
+		rc = kn_fail(err, KN_EINTERNAL, "", "cannot write %s", tmp);
+	if (!rc)
+		chmod(tmp, 0640);
+	if (!rc && access(path, F_OK) == 0 && link(path, old) != 0 && errno != EEXIST)
+		rc = kn_fail(err, KN_EINTERNAL, "", "cannot keep %s: %s", old, strerror(errno));
+	if (!rc && rename(tmp, path) != 0)
+		rc = kn_fail(err, KN_EINTERNAL, "", "cannot replace %s: %s", path, strerror(errno));
+	if (rc)
+		unlink(tmp);
+	free(path);
+	free(tmp);
+	free(old);
+	return rc;
+}
+
+int kn_migrate_store(const char *datadir, const char *to, kn_copy_stats *stats, FILE *progress,
+		     kn_error *err)
+{
+	kn_engine *e = NULL;
+	kn_store *dst = NULL;
+	char *inst = NULL;
+	int rc = kn_engine_open(datadir, &e, err);
+	if (!rc)
+		rc = kn_store_open(to, &dst, err);
+	if (!rc && dst->ops->meta_get(dst, "installation", &inst, err) == 0 && inst)
+		rc = kn_fail(err, KN_EEXIST, "store",
+			     "the target database already holds a kanri installation");
+	if (!rc)
+		rc = dst->ops->migrate(dst, e->schema, err);
+	if (!rc)
+		rc = kn_store_copy(e->store, dst, e->schema, stats, progress, err);
+	if (!rc)
+		rc = verify_store(e, dst, progress, err);
+	if (!rc) {
+		json_t *cfg = json_deep_copy(e->config);
+		json_object_set_new(cfg, "store", json_string(to));
+		rc = write_config(datadir, cfg, err);
+		json_decref(cfg);
+	}
+	if (dst)
+		dst->ops->close(dst);
+	kn_engine_close(e);
+	free(inst);
+	return rc;
+}
