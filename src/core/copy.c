@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/copy.h"
+#include "core/search.h"
 
 #define OVERLAYS_KEY "backup.overlays"
 
@@ -41,6 +42,8 @@ static int put_record(void *p, json_t *rec)
 	struct sink *k = p;
 	json_object_del(rec, "type");
 	int r = k->dst->ops->rec_restore(k->dst, k->type, rec, k->err);
+	if (!r) /* the search index is derived: made anew in the target */
+		r = kn_search_index(k->dst, k->type, rec, k->err);
 	k->n += !r;
 	return r;
 }

@@ -20,6 +20,7 @@
 
 #include "core/jobs.h"
 #include "core/record.h"
+#include "core/search.h"
 
 /* ---- engine ------------------------------------------------------------ */
 
@@ -40,6 +41,55 @@ static int load_config(kn_engine *e, kn_error *err)
 		rc = kn_fail(err, KN_EVALID, "", "%s: line %d: %s", path, je.line,
 			     e->config ? "not an object" : je.text);
 	free(path);
+	return rc;
+}
+
+struct reindex_ctx {
+	kn_store *st;
+	const kn_type *t;
+	int64_t n;
+	kn_error *err;
+};
+
+static int reindex_one(void *p, json_t *rec)
+{
+	struct reindex_ctx *x = p;
+	x->n++;
+	return kn_search_index(x->st, x->t, rec, x->err);
+}
+
+/* Rebuild the search postings of type t when its searched fields (or
+ * their weights) are not those the postings were made for: a new
+ * installation, an upgrade, an overlay that changed what is searched. */
+static int search_reindex(kn_engine *e, const kn_type *t, kn_error *err)
+{
+	kn_buf sig;
+	kn_buf_init(&sig, 0);
+	kn_buf_adds(&sig, "1");
+	for (size_t i = 0; i < t->nfields; i++)
+		if (t->fields[i].search)
+			kn_buf_addf(&sig, " %s:%d", t->fields[i].name, t->fields[i].search);
+	char *key = kn_xasprintf("search:%s", t->name), *have = NULL;
+	kn_store *st = e->store;
+	int rc = st->ops->meta_get(st, key, &have, err);
+	if (!rc && (!have || strcmp(have, sig.data) != 0)) {
+		struct reindex_ctx x = {st, t, 0, err};
+		rc = st->ops->begin(st, true, err);
+		if (!rc)
+			rc = st->ops->rec_scan(st, t, reindex_one, &x, err);
+		if (!rc)
+			rc = st->ops->meta_set(st, key, sig.data, err);
+		if (rc)
+			st->ops->rollback(st);
+		else
+			rc = st->ops->commit(st, err);
+		if (!rc && x.n >= 1000)
+			fprintf(stderr, "kanri: %s: %lld records indexed for search\n", t->plural,
+				(long long)x.n);
+	}
+	free(have);
+	free(key);
+	kn_buf_release(&sig);
 	return rc;
 }
 
@@ -69,6 +119,8 @@ int kn_engine_open(const char *datadir, kn_engine **out, kn_error *err)
 		rc = e->store->ops->migrate(e->store, e->schema, err);
 	if (!rc)
 		rc = e->store->ops->meta_set(e->store, "schema_digest", e->schema->digest, err);
+	for (size_t i = 0; !rc && i < e->schema->ntypes; i++)
+		rc = search_reindex(e, &e->schema->types[i], err);
 	if (rc) {
 		kn_engine_close(e);
 		return rc;
@@ -874,6 +926,8 @@ static int create_write(kn_engine *e, const kn_user *u, const kn_type *t, json_t
 		return rc;
 	json_object_set_new(rec, "id", json_integer(id));
 	json_object_set_new(rec, "type", json_string(t->name));
+	if ((rc = kn_search_index(ST(e), t, rec, err)) != 0)
+		return rc;
 	char dg[65];
 	kn_record_digest(t, rec, dg);
 	json_t *changes = json_array();
@@ -1079,8 +1133,11 @@ static int save_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, json_t 
 	char now[32];
 	kn_now_iso(now, sizeof now);
 	json_t *set = json_object();
+	bool searched = false;
 	for (size_t i = 0; i < json_array_size(changes); i++) {
 		const char *f = json_string_value(json_object_get(json_array_get(changes, i), "field"));
+		const kn_field *fd = kn_type_field(t, f);
+		searched |= fd && fd->search;
 		json_object_set(set, f, json_object_get(rec, f));
 	}
 	json_object_set_new(rec, "version", json_integer(ver + 1));
@@ -1091,6 +1148,8 @@ static int save_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, json_t 
 	json_object_set(set, "updated_by", json_object_get(rec, "updated_by"));
 	int rc = OPS(e)->rec_update(ST(e), t, id, ver, set, err);
 	json_decref(set);
+	if (!rc && searched)
+		rc = kn_search_index(ST(e), t, rec, err);
 	if (rc)
 		return rc;
 	char dg[65];
@@ -1613,6 +1672,8 @@ typedef struct listq {
 	json_t *after;
 	const char *attrs[72]; /* fields=: what to return, NULL-free when nattrs */
 	size_t nattrs;
+	kn_sterm terms[KN_TERMS_CAP]; /* q=: full-text terms */
+	size_t nterms;
 } listq;
 
 /* Add name to the attributes a fields= list returns, once. */
@@ -1632,8 +1693,36 @@ static int add_cond(listq *q, const char *attr, kn_op op, json_t *values, kn_err
 		return kn_fail(err, KN_EINVAL, attr, "too many conditions");
 	}
 	json_array_append_new(q->vals, values);
-	q->conds[q->nconds++] = (kn_cond){attr, op, values};
+	q->conds[q->nconds++] = (kn_cond){.attr = attr, .op = op, .values = values};
 	return 0;
+}
+
+/* q=: a full-text condition (the record has every word). The values are
+ * the type and, per term, its token (and a prefix's end). */
+static int parse_search(const kn_type *t, const char *v, listq *q, kn_error *err)
+{
+	if (!kn_search_enabled(t))
+		return kn_fail(err, KN_EINVAL, "q", "%s records have no searched fields", t->name);
+	if (q->nterms)
+		return kn_fail(err, KN_EINVAL, "q", "q is given twice");
+	q->nterms = kn_search_terms(v, q->terms);
+	if (!q->nterms)
+		return kn_fail(err, KN_EINVAL, "q", "q has no word to search for");
+	json_t *vals = json_pack("[s]", t->name);
+	for (size_t i = 0; i < q->nterms; i++) {
+		json_array_append_new(vals, json_string(q->terms[i].tok));
+		if (q->terms[i].prefix) {
+			char end[KN_TOK_MAX + 4];
+			kn_sterm_end(q->terms[i].tok, end);
+			json_array_append_new(vals, json_string(end));
+		}
+	}
+	int rc = add_cond(q, "id", KN_OP_SEARCH, vals, err);
+	if (!rc) {
+		q->conds[q->nconds - 1].terms = q->terms;
+		q->conds[q->nconds - 1].nterms = q->nterms;
+	}
+	return rc;
 }
 
 static int parse_sort(const kn_type *t, const kn_user *u, const char *s, listq *q,
@@ -1685,6 +1774,8 @@ static int parse_params(const kn_type *t, const kn_user *u, const kn_param *p,
 			q->total = strcmp(v, "true") == 0;
 		} else if (strcmp(k, "sort") == 0) {
 			rc = parse_sort(t, u, v, q, names, err);
+		} else if (strcmp(k, "q") == 0) {
+			rc = parse_search(t, v, q, err);
 		} else if (strcmp(k, "fields") == 0) {
 			want_attr(q, "id");
 			want_attr(q, "number");
@@ -1866,6 +1957,168 @@ int kn_rec_list(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param
 	json_decref(q.after);
 	json_decref(names);
 	return rc;
+}
+
+/* ---- search ------------------------------------------------------------ */
+
+/* The searched text fields of t that u may see, heaviest first. */
+static size_t search_fields(const kn_type *t, const kn_user *u, const kn_field **out, size_t max)
+{
+	size_t n = 0;
+	for (int w = 9; w >= 1; w--)
+		for (size_t i = 0; i < t->nfields && n < max; i++)
+			if (t->fields[i].search == w && field_visible(t, u, t->fields[i].name))
+				out[n++] = &t->fields[i];
+	return n;
+}
+
+/* The hits of one type: records with every term, the Japanese runs of q
+ * in order, readable by u; appended to items as {type, id, number, title,
+ * state, score, field, snippet}. */
+static int search_type(kn_engine *e, const kn_user *u, const kn_type *t, const char *q,
+		       const kn_sterm *terms, size_t nterms, int limit, json_t *items,
+		       kn_error *err)
+{
+	int64_t *ids = NULL, *scores = NULL;
+	size_t n = 0;
+	int rc = OPS(e)->begin(ST(e), false, err);
+	if (!rc)
+		rc = OPS(e)->search_rank(ST(e), t->name, terms, nterms, limit * 4, &ids, &scores,
+					 &n, err);
+	const kn_field *fs[64];
+	size_t nf = search_fields(t, u, fs, 64);
+	for (size_t i = 0; !rc && i < n && limit > 0; i++) {
+		json_t *rec = NULL;
+		if (OPS(e)->rec_get(ST(e), t, ids[i], NULL, &rec, err) != 0)
+			continue; /* not there (yet) in this snapshot */
+		if (!org_visible(t, u, rec)) {
+			json_decref(rec);
+			continue;
+		}
+		kn_buf all;
+		kn_buf_init(&all, 0);
+		for (size_t k = 0; k < nf; k++) {
+			const char *v = json_string_value(json_object_get(rec, fs[k]->name));
+			kn_buf_adds(&all, v ? v : "");
+			kn_buf_adds(&all, "\n");
+		}
+		bool ok = nf && kn_search_phrase_ok(all.data ? all.data : "", q);
+		kn_buf_release(&all);
+		char *snip = NULL;
+		const kn_field *where = NULL;
+		for (size_t k = 0; ok && k < nf && !snip; k++) {
+			snip = kn_search_snippet(json_string_value(json_object_get(rec, fs[k]->name)),
+						 q, 120);
+			where = fs[k];
+		}
+		if (ok) {
+			json_t *title = json_object_get(rec, fs[0]->name);
+			json_array_append_new(
+			    items, json_pack("{s:s,s:O,s:O,s:O,s:O,s:I,s:s,s:s?}", "type", t->plural,
+					     "id", json_object_get(rec, "id"), "number",
+					     json_object_get(rec, "number"), "title",
+					     title ? title : json_null(), "state",
+					     json_object_get(rec, "state"), "score",
+					     (json_int_t)scores[i], "field",
+					     where ? where->name : fs[0]->name, "snippet", snip));
+			limit--;
+		}
+		free(snip);
+		json_decref(rec);
+	}
+	if (rc)
+		OPS(e)->rollback(ST(e));
+	else
+		rc = OPS(e)->commit(ST(e), err);
+	free(ids);
+	free(scores);
+	return rc;
+}
+
+static int by_score(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	json_int_t sx = json_integer_value(json_object_get(x, "score"));
+	json_int_t sy = json_integer_value(json_object_get(y, "score"));
+	if (sx != sy)
+		return sx < sy ? 1 : -1;
+	json_int_t ix = json_integer_value(json_object_get(x, "id"));
+	json_int_t iy = json_integer_value(json_object_get(y, "id"));
+	return ix < iy ? 1 : ix > iy ? -1 : 0;
+}
+
+int kn_rec_search(kn_engine *e, const kn_user *u, const kn_param *p, size_t np, json_t **out,
+		  kn_error *err)
+{
+	const char *q = NULL, *types = NULL;
+	int limit = 20;
+	for (size_t i = 0; i < np; i++) {
+		const char *v = p[i].value ? p[i].value : "";
+		if (strcmp(p[i].key, "q") == 0) {
+			q = v;
+		} else if (strcmp(p[i].key, "types") == 0) {
+			types = v;
+		} else if (strcmp(p[i].key, "limit") == 0) {
+			char *end;
+			long n = strtol(v, &end, 10);
+			if (!*v || *end || n < 1 || n > 100)
+				return kn_fail(err, KN_EINVAL, "limit", "limit must be 1 to 100");
+			limit = (int)n;
+		} else {
+			return kn_fail(err, KN_EINVAL, p[i].key, "unknown parameter \"%s\" (q, types,"
+				       " limit)", p[i].key);
+		}
+	}
+	kn_sterm terms[KN_TERMS_CAP];
+	size_t nterms = q ? kn_search_terms(q, terms) : 0;
+	if (!nterms)
+		return kn_fail(err, KN_EINVAL, "q", "q has no word to search for");
+	const kn_schema *s = e->schema;
+	bool *want = kn_xcalloc(s->ntypes + 1, sizeof *want);
+	int rc = 0;
+	if (types) {
+		char *dup = kn_xstrdup(types), *save = NULL;
+		for (char *tok = strtok_r(dup, ",", &save); tok && !rc;
+		     tok = strtok_r(NULL, ",", &save)) {
+			const kn_type *t = kn_schema_type_plural(s, tok);
+			if (!t || !kn_search_enabled(t))
+				rc = kn_fail(err, KN_EINVAL, "types",
+					     "\"%s\" is not a type with searched fields", tok);
+			else if (u && !role_in(u, t->can_read))
+				rc = kn_fail(err, KN_EFORBIDDEN, "types",
+					     "your role may not read %s records", t->name);
+			else
+				want[t - s->types] = true;
+		}
+		free(dup);
+	} else {
+		for (size_t i = 0; i < s->ntypes; i++)
+			want[i] = kn_search_enabled(&s->types[i]) &&
+				  (!u || role_in(u, s->types[i].can_read));
+	}
+	json_t *items = json_array();
+	for (size_t i = 0; !rc && i < s->ntypes; i++)
+		if (want[i])
+			rc = search_type(e, u, &s->types[i], q, terms, nterms, limit, items, err);
+	free(want);
+	if (rc) {
+		json_decref(items);
+		return rc;
+	}
+	size_t n = json_array_size(items);
+	json_t **v = kn_xcalloc(n + 1, sizeof *v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(items, i));
+	qsort(v, n, sizeof *v, by_score);
+	json_t *sorted = json_array();
+	for (size_t i = 0; i < n && i < (size_t)limit; i++)
+		json_array_append(sorted, v[i]);
+	for (size_t i = 0; i < n; i++)
+		json_decref(v[i]);
+	free(v);
+	json_decref(items);
+	*out = json_pack("{s:o}", "items", sorted);
+	return 0;
 }
 
 /* ---- audit verify ------------------------------------------------------- */

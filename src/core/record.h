@@ -106,6 +106,13 @@ int kn_rec_journal(kn_engine *e, const kn_user *u, const kn_type *t, const char 
  * only these attributes, with id and number). */
 int kn_rec_list(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param *p,
 		size_t np, json_t **out, kn_error *err);
+/* Full-text search across types. Parameters: q (the words), types (comma
+ * list of plurals; default every searched type u may read), limit (1..100,
+ * default 20). *out: {"items": [{type, id, number, title, state, score,
+ * field, snippet}]}, best first; snippet is HTML-escaped text with the
+ * matches in <mark></mark>. */
+int kn_rec_search(kn_engine *e, const kn_user *u, const kn_param *p, size_t np, json_t **out,
+		  kn_error *err);
 /* Body: {"kind": K, "target": "TYPE-PLURAL/REF"} e.g. "incidents/INC-000002". */
 int kn_rec_relate(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
 		  const json_t *body, json_t **out, kn_error *err);

@@ -283,6 +283,16 @@ static int field_build(loadctx *c, json_t *o, kn_field *f)
 	f->custom = json_is_true(json_object_get(o, "custom"));
 	if (roles(c, json_object_get(o, "hidden"), "hidden", &f->hidden))
 		return c->err->code;
+	json_t *sw = json_object_get(o, "search");
+	if (sw && !json_is_false(sw)) {
+		if (f->kind != KN_TEXT && f->kind != KN_LONGTEXT)
+			return bad(c, f->name, "field '%s': only text fields are searched", f->name);
+		if (!json_is_true(sw) && (!json_is_integer(sw) || json_integer_value(sw) < 1 ||
+					  json_integer_value(sw) > 9))
+			return bad(c, f->name, "field '%s': search is true or a weight 1 to 9",
+				   f->name);
+		f->search = json_is_true(sw) ? 1 : (int)json_integer_value(sw);
+	}
 	json_t *mn = json_object_get(o, "min"), *mx = json_object_get(o, "max");
 	if ((mn && !json_is_integer(mn)) || (mx && !json_is_integer(mx)))
 		return bad(c, f->name, "field '%s': min and max must be integers", f->name);

@@ -54,6 +54,7 @@ typedef struct kn_field {
 	bool key;       /* unique; what refs to this type store */
 	bool custom;    /* added by a site overlay */
 	int hidden;     /* role bits that never see this field */
+	int search;     /* text: weight in full-text search (1-9), 0 when not searched */
 	int64_t max;    /* text: code points; integer: max value */
 	int64_t min;    /* integer: min value */
 	bool has_min, has_max;

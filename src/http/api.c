@@ -461,6 +461,14 @@ static void h_list(ctx *c)
 	done(c, rc, &err, out, 200, false);
 }
 
+static void h_search(ctx *c)
+{
+	json_t *out = NULL;
+	kn_error err = {0};
+	int rc = kn_rec_search(c->a->e, &c->user, c->rq->args, c->rq->nargs, &out, &err);
+	done(c, rc, &err, out, 200, false);
+}
+
 static void h_create(ctx *c)
 {
 	json_t *out = NULL;
@@ -595,6 +603,7 @@ static const route routes[] = {
 	{"GET", "meta/types/:name", h_meta_type, 0},
 	{"GET", "openapi.json", h_openapi, 0},
 	{"GET", "admin/jobs", h_jobs, 0},
+	{"GET", "search", h_search, 0},
 	{"GET", ":type", h_list, 0},
 	{"POST", ":type", h_create, R_BODY},
 	{"GET", ":type/:ref", h_get, 0},

@@ -625,7 +625,11 @@ static const char fixed_ddl[] =
 	" due_at BIGINT NOT NULL, lease_until BIGINT NOT NULL DEFAULT 0,"
 	" owner TEXT NOT NULL DEFAULT '', runs BIGINT NOT NULL DEFAULT 0,"
 	" attempts BIGINT NOT NULL DEFAULT 0, last_at TEXT NOT NULL DEFAULT '',"
-	" last_error TEXT NOT NULL DEFAULT '');";
+	" last_error TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE IF NOT EXISTS search(type TEXT COLLATE \"C\" NOT NULL,"
+	" tok TEXT COLLATE \"C\" NOT NULL, rec_id BIGINT NOT NULL, w INTEGER NOT NULL,"
+	" PRIMARY KEY(type, tok, rec_id));"
+	"CREATE INDEX IF NOT EXISTS search_rec ON search(type, rec_id);";
 /* clang-format on */
 
 static const char *col_decl(const kn_sqlcol *c)
@@ -1615,6 +1619,82 @@ static int pg_job_list(kn_store *st, kn_job **out, size_t *n, kn_error *err)
 	return 0;
 }
 
+/* ---- full-text search ------------------------------------------------------------ */
+
+/* An array literal {"a","b"} of the postings' tokens. */
+static void text_array(kn_buf *b, const kn_posting *p, size_t n)
+{
+	kn_buf_adds(b, "{");
+	for (size_t i = 0; i < n; i++) {
+		kn_buf_adds(b, i ? ",\"" : "\"");
+		for (const char *s = p[i].tok; *s; s++) {
+			if (*s == '"' || *s == '\\')
+				kn_buf_adds(b, "\\");
+			kn_buf_add(b, s, 1);
+		}
+		kn_buf_adds(b, "\"");
+	}
+	kn_buf_adds(b, "}");
+}
+
+/* One statement for all the postings of a record: a round trip each would
+ * cost more than the create itself. */
+static int pg_search_set(kn_store *st, const char *type, int64_t rec_id, const kn_posting *p,
+			 size_t n, kn_error *err)
+{
+	int r = write_fmt(st, "DELETE FROM search WHERE type=$1 AND rec_id=$2", "search", NULL,
+			  NULL, err, "sI", type, rec_id);
+	if (r || !n)
+		return r;
+	kn_buf toks, ws;
+	kn_buf_init(&toks, 0);
+	kn_buf_init(&ws, 0);
+	text_array(&toks, p, n);
+	kn_buf_adds(&ws, "{");
+	for (size_t i = 0; i < n; i++)
+		kn_buf_addf(&ws, "%s%d", i ? "," : "", p[i].w);
+	kn_buf_adds(&ws, "}");
+	r = write_fmt(st,
+		      "INSERT INTO search(type, tok, rec_id, w) SELECT $1, t, $2, w"
+		      " FROM unnest($3::text[], $4::int[]) AS u(t, w)",
+		      "search", NULL, NULL, err, "sIss", type, rec_id, toks.data, ws.data);
+	kn_buf_release(&toks);
+	kn_buf_release(&ws);
+	return r;
+}
+
+static int pg_search_rank(kn_store *st, const char *type, const kn_sterm *terms, size_t nterms,
+			  int limit, int64_t **ids, int64_t **scores, size_t *n, kn_error *err)
+{
+	pg_conn *c = NULL;
+	*ids = *scores = NULL;
+	*n = 0;
+	int r = conn_get(S(st), &c, err);
+	if (r || !nterms)
+		return r;
+	const char *params[3 * KN_TERMS_CAP];
+	char hi[KN_TERMS_CAP][KN_TOK_MAX + 4];
+	size_t np = 0;
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	kn_sql_search_rank(KN_PG, type, terms, nterms > KN_TERMS_CAP ? KN_TERMS_CAP : nterms, limit,
+			   &b, params, &np, hi);
+	PGresult *res = NULL;
+	r = exec_params(c, b.data, b.len, (int)np, params, &res, "search", err);
+	if (!r) {
+		*n = (size_t)PQntuples(res);
+		*ids = kn_xcalloc(*n + 1, sizeof **ids);
+		*scores = kn_xcalloc(*n + 1, sizeof **scores);
+		for (int i = 0; i < (int)*n; i++) {
+			(*ids)[i] = cell_int(res, i, 0);
+			(*scores)[i] = cell_int(res, i, 1);
+		}
+	}
+	PQclear(res);
+	kn_buf_release(&b);
+	return r;
+}
+
 /* ---- copies ------------------------------------------------------------------------ */
 
 static int pg_table_scan(kn_store *st, const kn_systable *t,
@@ -1780,6 +1860,8 @@ const kn_store_ops kn_store_pg = {
     .job_claim = pg_job_claim,
     .job_finish = pg_job_finish,
     .job_list = pg_job_list,
+    .search_set = pg_search_set,
+    .search_rank = pg_search_rank,
     .table_scan = pg_table_scan,
     .table_insert = pg_table_insert,
     .rec_restore = pg_rec_restore,

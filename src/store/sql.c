@@ -374,6 +374,34 @@ int kn_sql_update(kn_dialect d, const kn_sqltype *y, const json_t *set, kn_buf *
 	return 0;
 }
 
+void kn_sql_search_rank(kn_dialect d, const char *type, const kn_sterm *terms, size_t nterms,
+			int limit, kn_buf *b, const char **params, size_t *nparams,
+			char (*hi)[KN_TOK_MAX + 4])
+{
+	size_t n = 0;
+	kn_buf_adds(b, "SELECT \"rec_id\", sum(\"w\") AS \"s\" FROM (");
+	for (size_t i = 0; i < nterms; i++) {
+		kn_buf_adds(b, i ? " UNION ALL SELECT" : "SELECT");
+		kn_buf_adds(b, " \"rec_id\", max(\"w\") AS \"w\" FROM \"search\" WHERE \"type\"=");
+		params[n++] = type;
+		kn_sql_param(b, d, n);
+		kn_buf_adds(b, terms[i].prefix ? " AND \"tok\">=" : " AND \"tok\"=");
+		params[n++] = terms[i].tok;
+		kn_sql_param(b, d, n);
+		if (terms[i].prefix) {
+			kn_sterm_end(terms[i].tok, hi[i]);
+			kn_buf_adds(b, " AND \"tok\"<");
+			params[n++] = hi[i];
+			kn_sql_param(b, d, n);
+		}
+		kn_buf_adds(b, " GROUP BY \"rec_id\"");
+	}
+	kn_buf_addf(b, ") AS \"_m\" GROUP BY \"rec_id\" HAVING count(*)=%zu"
+		       " ORDER BY \"s\" DESC, \"rec_id\" DESC LIMIT %d",
+		    nterms, limit > 0 ? limit : 50);
+	*nparams = n;
+}
+
 int kn_sql_unique_fail(const kn_sqltype *y, const char *col, const json_t *obj, kn_error *err)
 {
 	const json_t *v = json_object_get(obj, col);
@@ -444,6 +472,30 @@ static int cond_sql(kn_dialect d, const kn_sqltype *y, const kn_cond *cd, kn_buf
 			kn_buf_addf(b, "instr(lower(\"%s\"),lower(", col);
 		bind(b, d, bs, &text, v0);
 		kn_buf_adds(b, "))>0");
+		return 0;
+	}
+	case KN_OP_SEARCH: {
+		/* values: the type, then per term its token, or a prefix's
+		 * token and end (the engine made them) */
+		static const kn_sqlcol text = {.name = "", .kind = 't'};
+		size_t k = 1;
+		if (!cd->nterms) {
+			kn_buf_adds(b, "1=0");
+			return 0;
+		}
+		kn_buf_adds(b, "\"id\" IN (");
+		for (size_t i = 0; i < cd->nterms; i++) {
+			kn_buf_adds(b, i ? " INTERSECT SELECT" : "SELECT");
+			kn_buf_adds(b, " \"rec_id\" FROM \"search\" WHERE \"type\"=");
+			bind(b, d, bs, &text, json_array_get(vals, 0));
+			kn_buf_adds(b, cd->terms[i].prefix ? " AND \"tok\">=" : " AND \"tok\"=");
+			bind(b, d, bs, &text, json_array_get(vals, k++));
+			if (cd->terms[i].prefix) {
+				kn_buf_adds(b, " AND \"tok\"<");
+				bind(b, d, bs, &text, json_array_get(vals, k++));
+			}
+		}
+		kn_buf_adds(b, ")");
 		return 0;
 	}
 	case KN_OP_IN:

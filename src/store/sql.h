@@ -117,6 +117,13 @@ int kn_sql_list(kn_dialect d, const kn_sqltype *y, const kn_query *q, kn_sqllist
 		kn_error *err);
 void kn_sqllist_release(kn_sqllist *l);
 
+/* The ranked search of search_rank (see store.h): SQL into b and its
+ * text parameters (pointers into terms, or to the prefix ends in hi,
+ * which needs nterms slots) into params (3 * nterms slots), *nparams. */
+void kn_sql_search_rank(kn_dialect d, const char *type, const kn_sterm *terms, size_t nterms,
+			int limit, kn_buf *b, const char **params, size_t *nparams,
+			char (*hi)[KN_TOK_MAX + 4]);
+
 /* Unique violation on a rec_ table: KN_ECONFLICT naming column col and,
  * from obj, its value. */
 int kn_sql_unique_fail(const kn_sqltype *y, const char *col, const json_t *obj, kn_error *err);

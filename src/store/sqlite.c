@@ -645,7 +645,11 @@ static const char fixed_ddl[] =
 	"CREATE TABLE IF NOT EXISTS jobs(name TEXT PRIMARY KEY, due_at INTEGER NOT NULL,"
 	" lease_until INTEGER NOT NULL DEFAULT 0, owner TEXT NOT NULL DEFAULT '',"
 	" runs INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
-	" last_at TEXT NOT NULL DEFAULT '', last_error TEXT NOT NULL DEFAULT '');";
+	" last_at TEXT NOT NULL DEFAULT '', last_error TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE IF NOT EXISTS search(type TEXT NOT NULL, tok TEXT NOT NULL,"
+	" rec_id INTEGER NOT NULL, w INTEGER NOT NULL, PRIMARY KEY(type, tok, rec_id))"
+	" WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS search_rec ON search(type, rec_id);";
 /* clang-format on */
 
 static const char *col_decl(const kn_sqlcol *c)
@@ -1869,6 +1873,76 @@ static int sq_job_list(kn_store *st, kn_job **out, size_t *n, kn_error *err)
 	return r;
 }
 
+/* ---- full-text search ------------------------------------------------------------ */
+
+static int sq_search_set(kn_store *st, const char *type, int64_t rec_id, const kn_posting *p,
+			 size_t n, kn_error *err)
+{
+	sq_store *s = S(st);
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	bool held;
+	int r = write_fmt(st, "DELETE FROM search WHERE type=? AND rec_id=?", "search", NULL, NULL,
+			  err, "sI", type, rec_id);
+	if (r || !n || (r = conn_get(s, &c, err)) != 0 || (r = wr_enter(s, c, &held, err)) != 0)
+		return r;
+	if ((r = stmt_gets(c, "INSERT INTO search(type, tok, rec_id, w) VALUES(?,?,?,?)", &ps,
+			   err)) == 0) {
+		for (size_t i = 0; i < n && !r; i++) {
+			bind_text(ps->st, 1, type);
+			bind_text(ps->st, 2, p[i].tok);
+			sqlite3_bind_int64(ps->st, 3, rec_id);
+			sqlite3_bind_int(ps->st, 4, p[i].w);
+			int rc = sqlite3_step(ps->st);
+			if (rc != SQLITE_DONE)
+				r = sq_fail(c, rc, err, "search");
+			sqlite3_reset(ps->st);
+		}
+		stmt_put(ps);
+	}
+	wr_leave(s, held);
+	return r;
+}
+
+static int sq_search_rank(kn_store *st, const char *type, const kn_sterm *terms, size_t nterms,
+			  int limit, int64_t **ids, int64_t **scores, size_t *n, kn_error *err)
+{
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	*ids = *scores = NULL;
+	*n = 0;
+	int r = conn_get(S(st), &c, err);
+	if (r || !nterms)
+		return r;
+	const char *params[3 * KN_TERMS_CAP];
+	char hi[KN_TERMS_CAP][KN_TOK_MAX + 4];
+	size_t np = 0;
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	kn_sql_search_rank(KN_SQLITE, type, terms, nterms > KN_TERMS_CAP ? KN_TERMS_CAP : nterms,
+			   limit, &b, params, &np, hi);
+	if ((r = stmt_get(c, b.data, b.len, &ps, err)) == 0) {
+		for (size_t i = 0; i < np; i++)
+			bind_text(ps->st, (int)i + 1, params[i]);
+		size_t cap = 0;
+		int rc;
+		while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 32;
+				*ids = kn_xrealloc(*ids, cap * sizeof **ids);
+				*scores = kn_xrealloc(*scores, cap * sizeof **scores);
+			}
+			(*ids)[*n] = sqlite3_column_int64(ps->st, 0);
+			(*scores)[(*n)++] = sqlite3_column_int64(ps->st, 1);
+		}
+		if (rc != SQLITE_DONE)
+			r = sq_fail(c, rc, err, "search");
+		stmt_put(ps);
+	}
+	kn_buf_release(&b);
+	return r;
+}
+
 /* ---- copies ------------------------------------------------------------------------ */
 
 static int sq_table_scan(kn_store *st, const kn_systable *t,
@@ -2033,6 +2107,8 @@ const kn_store_ops kn_store_sqlite = {
     .job_claim = sq_job_claim,
     .job_finish = sq_job_finish,
     .job_list = sq_job_list,
+    .search_set = sq_search_set,
+    .search_rank = sq_search_rank,
     .table_scan = sq_table_scan,
     .table_insert = sq_table_insert,
     .rec_restore = sq_rec_restore,

@@ -42,6 +42,12 @@ const kn_systable kn_systables[] = {
 };
 const size_t kn_nsystables = sizeof kn_systables / sizeof kn_systables[0];
 
+void kn_sterm_end(const char *tok, char out[KN_TOK_MAX + 4])
+{
+	/* U+10FFFF: above every character a token can hold, and valid UTF-8 */
+	snprintf(out, KN_TOK_MAX + 4, "%s\xF4\x8F\xBF\xBF", tok);
+}
+
 int kn_store_open(const char *dsn, kn_store **out, kn_error *err)
 {
 	*out = NULL;

@@ -34,12 +34,34 @@ typedef enum kn_op {
 	KN_OP_CONTAINS, /* text contains value, case-insensitive for ASCII */
 	KN_OP_NULL,     /* attr is null               */
 	KN_OP_NOTNULL,  /* attr is not null           */
+	KN_OP_SEARCH,   /* the record has every term (attr "id"; terms, nterms) */
 } kn_op;
+
+/* Full-text search (see core/search.h): a token of a record with its
+ * weight; a query term: a token, or every token starting with it. */
+#define KN_TOK_MAX 48  /* bytes of a token, NUL included */
+#define KN_TERMS_CAP 16 /* terms of one query */
+
+typedef struct kn_posting {
+	char tok[KN_TOK_MAX];
+	int w;
+} kn_posting;
+
+typedef struct kn_sterm {
+	char tok[KN_TOK_MAX];
+	bool prefix;
+} kn_sterm;
+
+/* The end of a prefix term's range: every token starting with tok sorts
+ * (bytewise) below it, every other token above tok sorts above it. */
+void kn_sterm_end(const char *tok, char out[KN_TOK_MAX + 4]);
 
 typedef struct kn_cond {
 	const char *attr; /* a field or system attribute name (validated) */
 	kn_op op;
 	json_t *values;   /* array of normalised values (borrowed) */
+	const kn_sterm *terms; /* KN_OP_SEARCH */
+	size_t nterms;
 } kn_cond;
 
 typedef struct kn_sort {
@@ -238,6 +260,16 @@ typedef struct kn_store_ops {
 	int (*rec_restore)(kn_store *st, const kn_type *t, const json_t *rec, kn_error *err);
 	int (*load_done)(kn_store *st, const kn_schema *s, kn_error *err);
 	int (*backup_file)(kn_store *st, const char *path, kn_error *err);
+
+	/* Full-text search (core/search.h). search_set: replace the postings
+	 * of record (type, rec_id) by p[0..n) (n 0: none). search_rank: the
+	 * records with every term, best first (the sum of the matched
+	 * weights, then newest), at most limit: ids[] and scores[] (caller
+	 * frees both), *n. */
+	int (*search_set)(kn_store *st, const char *type, int64_t rec_id,
+			  const kn_posting *p, size_t n, kn_error *err);
+	int (*search_rank)(kn_store *st, const char *type, const kn_sterm *terms, size_t nterms,
+			   int limit, int64_t **ids, int64_t **scores, size_t *n, kn_error *err);
 
 	/* Small key/value settings (schema digest, format version...). *val owned by caller, NULL when missing. */
 	int (*meta_get)(kn_store *st, const char *key, char **val, kn_error *err);
