@@ -2004,12 +2004,20 @@ static int search_type(kn_engine *e, const kn_user *u, const kn_type *t, const c
 		}
 		bool ok = nf && kn_search_phrase_ok(all.data ? all.data : "", q);
 		kn_buf_release(&all);
+		/* the snippet: from the field holding most of the words */
 		char *snip = NULL;
 		const kn_field *where = NULL;
-		for (size_t k = 0; ok && k < nf && !snip; k++) {
-			snip = kn_search_snippet(json_string_value(json_object_get(rec, fs[k]->name)),
-						 q, 120);
-			where = fs[k];
+		size_t best = 0;
+		for (size_t k = 0; ok && k < nf; k++) {
+			size_t m = 0;
+			char *sn = kn_search_snippet(
+			    json_string_value(json_object_get(rec, fs[k]->name)), q, 120, &m);
+			if (sn && m > best) {
+				free(snip);
+				snip = sn, where = fs[k], best = m;
+			} else {
+				free(sn);
+			}
 		}
 		if (ok) {
 			json_t *title = json_object_get(rec, fs[0]->name);

@@ -374,8 +374,9 @@ static void add_escaped(kn_buf *b, const char *s, size_t n)
 	}
 }
 
-char *kn_search_snippet(const char *text, const char *q, size_t width)
+char *kn_search_snippet(const char *text, const char *q, size_t width, size_t *nmatched)
 {
+	*nmatched = 0;
 	if (!text || !*text)
 		return NULL;
 	runs rs;
@@ -384,7 +385,8 @@ char *kn_search_snippet(const char *text, const char *q, size_t width)
 	cps_of(text, &p);
 	bool *mark = kn_xcalloc(p.n + 1, sizeof *mark);
 	size_t first = p.n;
-	for (size_t i = 0; i < rs.n; i++)
+	for (size_t i = 0; i < rs.n; i++) {
+		*nmatched += find_run(&p, &rs.r[i], 0) < p.n;
 		for (size_t at = find_run(&p, &rs.r[i], 0); at < p.n;
 		     at = find_run(&p, &rs.r[i], at + 1)) {
 			for (size_t k = at; k < at + rs.r[i].n; k++)
@@ -392,6 +394,7 @@ char *kn_search_snippet(const char *text, const char *q, size_t width)
 			if (at < first)
 				first = at;
 		}
+	}
 	char *out = NULL;
 	if (first < p.n) {
 		size_t start = first > width / 4 ? first - width / 4 : 0;

@@ -47,7 +47,8 @@ size_t kn_search_terms(const char *q, kn_sterm *out);
 bool kn_search_phrase_ok(const char *text, const char *q);
 /* A snippet of text around the first match of q: at most width
  * characters, HTML-escaped, matches wrapped in <mark></mark>, "…" where
- * cut. A new string, or NULL when nothing in text matches. */
-char *kn_search_snippet(const char *text, const char *q, size_t width);
+ * cut. A new string, or NULL when nothing in text matches; *nmatched: how
+ * many of q's words occur in text. */
+char *kn_search_snippet(const char *text, const char *q, size_t width, size_t *nmatched);
 
 #endif
