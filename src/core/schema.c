@@ -291,6 +291,9 @@ static int field_build(loadctx *c, json_t *o, kn_field *f)
 					  json_integer_value(sw) > 9))
 			return bad(c, f->name, "field '%s': search is true or a weight 1 to 9",
 				   f->name);
+		if (f->hidden)
+			return bad(c, f->name, "field '%s': a field hidden from a role is not searched"
+				   " (its words would find the record)", f->name);
 		f->search = json_is_true(sw) ? 1 : (int)json_integer_value(sw);
 	}
 	json_t *mn = json_object_get(o, "min"), *mx = json_object_get(o, "max");

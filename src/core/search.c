@@ -345,8 +345,7 @@ bool kn_search_phrase_ok(const char *text, const char *q)
 	cps_of(text ? text : "", &p);
 	bool ok = true;
 	for (size_t i = 0; i < rs.n && ok; i++)
-		if (!rs.r[i].word && rs.r[i].n > 1)
-			ok = find_run(&p, &rs.r[i], 0) < p.n;
+		ok = find_run(&p, &rs.r[i], 0) < p.n;
 	cps_free(&p);
 	cps_free(&rs.all);
 	return ok;

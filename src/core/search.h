@@ -42,8 +42,9 @@ int kn_search_index(kn_store *st, const kn_type *t, const json_t *rec, kn_error 
 /* The terms of query q into out (at most KN_TERMS_MAX): the number of
  * terms, 0 when q has no word at all. */
 size_t kn_search_terms(const char *q, kn_sterm *out);
-/* Whether text holds every Japanese run of query q as it is (bigrams can
- * match in another order: this is the exact check ranked results pass). */
+/* Whether text holds every word of q (from a word's start) and every
+ * Japanese run as it is (bigrams can match in another order): the exact
+ * check ranked results pass. */
 bool kn_search_phrase_ok(const char *text, const char *q);
 /* A snippet of text around the first match of q: at most width
  * characters, HTML-escaped, matches wrapped in <mark></mark>, "…" where
