@@ -24,7 +24,7 @@
 
 #include <jansson.h>
 
-#define KN_VERSION "0.1.0"
+#define KN_VERSION "0.2.0"
 
 /* ---- errors ------------------------------------------------------------
  * One table (error.c) maps each code to a name, an HTTP status and a title.

@@ -185,14 +185,17 @@ int kn_backup(kn_engine *e, const char *path, kn_copy_stats *stats, FILE *progre
 	json_decref(overlays);
 	if (dst)
 		dst->ops->close(dst);
-	char *side = kn_xasprintf("%s-wal", path);
-	unlink(side); /* none after a clean close; never leave one beside a backup */
-	free(side);
-	side = kn_xasprintf("%s-shm", path);
-	unlink(side);
-	free(side);
-	if (rc)
+	if (!rc) /* the backup is one file, read as it is */
+		rc = kn_store_sqlite_seal(path, err);
+	if (rc) {
 		unlink(path);
+		char *side = kn_xasprintf("%s-wal", path);
+		unlink(side);
+		free(side);
+		side = kn_xasprintf("%s-shm", path);
+		unlink(side);
+		free(side);
+	}
 	return rc;
 }
 
@@ -262,9 +265,10 @@ static int write_config(const char *datadir, json_t *cfg, kn_error *err)
 	return rc;
 }
 
-int kn_migrate_store(const char *datadir, const char *to, kn_copy_stats *stats, FILE *progress,
-		     kn_error *err)
+int kn_migrate_store(const char *datadir, const char *target, kn_copy_stats *stats,
+		     FILE *progress, kn_error *err)
 {
+	char *to = kn_store_absolute(target);
 	kn_engine *e = NULL;
 	kn_store *dst = NULL;
 	char *inst = NULL;
@@ -290,5 +294,6 @@ int kn_migrate_store(const char *datadir, const char *to, kn_copy_stats *stats, 
 		dst->ops->close(dst);
 	kn_engine_close(e);
 	free(inst);
+	free(to);
 	return rc;
 }

@@ -261,7 +261,9 @@ int kn_engine_create(const char *datadir, const char *store, bool join, const js
 	}
 	free(ov);
 	if (!rc && store) {
-		json_t *cfg = json_pack("{ss}", "store", store);
+		char *abs = kn_store_absolute(store);
+		json_t *cfg = json_pack("{ss}", "store", abs);
+		free(abs);
 		char *path = kn_xasprintf("%s/config.json", datadir);
 		if (json_dump_file(cfg, path, JSON_INDENT(1) | JSON_ENSURE_ASCII) != 0)
 			rc = kn_fail(err, KN_EINTERNAL, "", "cannot write %s", path);
@@ -674,7 +676,12 @@ static void row_digest(const json_t *row, char out[65])
 	free(s);
 }
 
-void kn_record_digest(const kn_type *t, const json_t *rec, char out[65])
+/* The digest of the system attributes and the fields; empty fields are
+ * left out (all_fields false), so that declaring a new field, empty in
+ * every existing record, changes no record's digest. all_fields: every
+ * declared field, empty ones as null (how records written before kanri
+ * 0.2 were digested; verify accepts either). */
+static void record_digest(const kn_type *t, const json_t *rec, bool all_fields, char out[65])
 {
 	json_t *c = json_object();
 	static const char *const sys[] = {"id",	     "number",	   "version",
@@ -686,12 +693,20 @@ void kn_record_digest(const kn_type *t, const json_t *rec, char out[65])
 	}
 	for (size_t i = 0; i < t->nfields; i++) {
 		json_t *v = json_object_get(rec, t->fields[i].name);
-		json_object_set(c, t->fields[i].name, v ? v : json_null());
+		if (v && !json_is_null(v))
+			json_object_set(c, t->fields[i].name, v);
+		else if (all_fields)
+			json_object_set(c, t->fields[i].name, json_null());
 	}
 	char *s = kn_json_canon(c);
 	kn_sha256_hex(s, strlen(s), out);
 	free(s);
 	json_decref(c);
+}
+
+void kn_record_digest(const kn_type *t, const json_t *rec, char out[65])
+{
+	record_digest(t, rec, false, out);
 }
 
 /* ---- transactions -------------------------------------------------------- */
@@ -2268,6 +2283,8 @@ static int verify_record(void *ctx, json_t *rec)
 			       num ? num : "?", v->t->name, (long long)id);
 	char dg[65];
 	kn_record_digest(v->t, rec, dg);
+	if (strcmp(dg, s->digest) != 0)
+		record_digest(v->t, rec, true, dg);
 	if (strcmp(dg, s->digest) != 0)
 		return kn_fail(v->err, KN_ECONFLICT, "",
 			       "record %s (%s #%lld) differs from its last journal entry: it was "

@@ -793,6 +793,34 @@ static int migrate_type(pg_store *s, pg_conn *c, const kn_type *t, kn_error *err
 	return r ? r : analyze_if_needed(c, y, err);
 }
 
+static int pg_meta_get(kn_store *st, const char *key, char **val, kn_error *err);
+static int pg_meta_set(kn_store *st, const char *key, const char *val, kn_error *err);
+
+/* Migrated already for this schema and layout: no DDL on a live database,
+ * which other nodes are writing (only the planner statistics, when a load
+ * left them behind). Outside a transaction: a failed read of a missing
+ * meta table must not abort one. */
+static bool pg_migrated(kn_store *st, const kn_schema *sch, const char *sig, kn_error *err,
+			int *r)
+{
+	pg_conn *c = NULL;
+	char *have = NULL;
+	kn_error e2;
+	if (!sig || (c = (pg_conn *)kn_pool_mine(&S(st)->pool)) == NULL || c->in_tx ||
+	    pg_meta_get(st, "migrated", &have, &e2) != 0 || !have || strcmp(have, sig) != 0) {
+		free(have);
+		return false;
+	}
+	free(have);
+	for (size_t i = 0; !*r && i < sch->ntypes; i++) {
+		kn_sqltype *y = NULL;
+		*r = kn_sqltypes_get(&S(st)->types, &sch->types[i], &y, err);
+		if (!*r)
+			*r = analyze_if_needed(c, y, err);
+	}
+	return true;
+}
+
 static int pg_migrate(kn_store *st, const kn_schema *sch, kn_error *err)
 {
 	pg_store *s = S(st);
@@ -803,12 +831,22 @@ static int pg_migrate(kn_store *st, const kn_schema *sch, kn_error *err)
 	bool own = !c->in_tx;
 	if (c->in_tx && !c->write)
 		return kn_fail(err, KN_EINTERNAL, "", "migrate inside a read transaction");
-	/* the write lock also keeps two nodes starting at once apart */
-	if (own && (r = pg_begin(st, true, err)) != 0)
+	char *sig = kn_sql_migrated_sig(sch);
+	if (pg_migrated(st, sch, sig, err, &r)) {
+		free(sig);
 		return r;
+	}
+	/* the write lock also keeps two nodes starting at once apart */
+	if (own && (r = pg_begin(st, true, err)) != 0) {
+		free(sig);
+		return r;
+	}
 	r = run(c, fixed_ddl, err);
 	for (size_t i = 0; !r && i < sch->ntypes; i++)
 		r = migrate_type(s, c, &sch->types[i], err);
+	if (!r && sig)
+		r = pg_meta_set(st, "migrated", sig, err);
+	free(sig);
 	if (own) {
 		if (r)
 			pg_rollback(st);

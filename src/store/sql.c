@@ -46,6 +46,11 @@ void kn_sql_param(kn_buf *b, kn_dialect d, size_t n)
 		kn_buf_adds(b, "?");
 }
 
+char *kn_sql_migrated_sig(const kn_schema *sch)
+{
+	return sch->digest ? kn_xasprintf("%d:%s", KN_STORE_FORMAT, sch->digest) : NULL;
+}
+
 char *kn_sql_systable_insert(kn_dialect d, const kn_systable *t)
 {
 	kn_buf b;

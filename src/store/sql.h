@@ -72,6 +72,10 @@ bool kn_sql_ident_ok(const char *s);
 int kn_sql_col(const kn_sqltype *y, const char *name);
 uint64_t kn_sql_hash(const char *s, size_t n);
 
+/* What a store records as migrated to: KN_STORE_FORMAT and the schema
+ * digest (a new string), or NULL when the schema has no digest. */
+char *kn_sql_migrated_sig(const kn_schema *sch);
+
 /* INSERT INTO t(cols...) VALUES(markers...) for a system table. */
 char *kn_sql_systable_insert(kn_dialect d, const kn_systable *t);
 /* SELECT cols... FROM t, then (int_key) WHERE key > marker ORDER BY key

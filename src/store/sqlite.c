@@ -876,6 +876,9 @@ static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err
 
 /* Create missing tables, columns and indexes; never drops anything.
  * Runs in its own write transaction unless the caller has one open. */
+static int sq_meta_get(kn_store *st, const char *key, char **val, kn_error *err);
+static int sq_meta_set(kn_store *st, const char *key, const char *val, kn_error *err);
+
 static int sq_migrate(kn_store *st, const kn_schema *sch, kn_error *err)
 {
 	sq_store *s = S(st);
@@ -886,11 +889,30 @@ static int sq_migrate(kn_store *st, const kn_schema *sch, kn_error *err)
 	bool own = !c->in_tx;
 	if (c->in_tx && !c->write)
 		return kn_fail(err, KN_EINTERNAL, "", "migrate inside a read transaction");
-	if (own && (r = sq_begin(st, true, err)) != 0)
+	char *sig = kn_sql_migrated_sig(sch), *have = NULL;
+	kn_error e2;
+	bool done = sig && sq_meta_get(st, "migrated", &have, &e2) == 0 && have &&
+		    strcmp(have, sig) == 0;
+	free(have);
+	if (own && (r = sq_begin(st, true, err)) != 0) {
+		free(sig);
 		return r;
-	r = exec_ddl(c, fixed_ddl, err);
-	for (size_t i = 0; !r && i < sch->ntypes; i++)
-		r = migrate_type(s, c, &sch->types[i], err);
+	}
+	if (!done)
+		r = exec_ddl(c, fixed_ddl, err);
+	for (size_t i = 0; !r && i < sch->ntypes; i++) {
+		kn_sqltype *y = NULL;
+		if (done) { /* only the planner statistics, when a load left them behind */
+			r = kn_sqltypes_get(&s->types, &sch->types[i], &y, err);
+			if (!r)
+				r = analyze_if_needed(c, y, err);
+		} else {
+			r = migrate_type(s, c, &sch->types[i], err);
+		}
+	}
+	if (!r && !done && sig)
+		r = sq_meta_set(st, "migrated", sig, err);
+	free(sig);
 	if (own) {
 		if (r)
 			sq_rollback(st);
@@ -2004,6 +2026,19 @@ static int sq_load_done(kn_store *st, const kn_schema *s, kn_error *err)
 	return 0; /* AUTOINCREMENT and rowids continue after the largest id by themselves */
 }
 
+int kn_store_sqlite_seal(const char *path, kn_error *err)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+	int r = rc == SQLITE_OK ? 0
+				: kn_fail(err, KN_ESTORE, "", "%s: %s", path,
+					  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	sqlite3_close(db);
+	return r;
+}
+
 /* SQLite's online backup: pages copied in steps; a write by another
  * connection meanwhile restarts the copy, so the result is one
  * consistent state. */
@@ -2030,9 +2065,6 @@ static int sq_backup_file(kn_store *st, const char *path, kn_error *err)
 	if (rc != SQLITE_DONE)
 		r = kn_fail(err, KN_ESTORE, "", "backup to %s failed: %s", path,
 			    sqlite3_errmsg(dst));
-	/* the copy is a database of its own: no WAL beside it */
-	if (!r && sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK)
-		r = kn_fail(err, KN_ESTORE, "", "backup to %s: %s", path, sqlite3_errmsg(dst));
 	sqlite3_close(dst);
 	return r;
 }

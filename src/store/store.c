@@ -8,6 +8,8 @@
  */
 #include "kanri.h"
 
+#include <unistd.h>
+
 #include "store/store.h"
 
 static const char *const users_cols[] = {"id",	"name",		"role",	    "org",
@@ -46,6 +48,21 @@ void kn_sterm_end(const char *tok, char out[KN_TOK_MAX + 4])
 {
 	/* U+10FFFF: above every character a token can hold, and valid UTF-8 */
 	snprintf(out, KN_TOK_MAX + 4, "%s\xF4\x8F\xBF\xBF", tok);
+}
+
+bool kn_store_is_sqlite(const char *dsn)
+{
+	return dsn && !strstr(dsn, "://") && strncmp(dsn, "postgres:", 9) != 0;
+}
+
+char *kn_store_absolute(const char *dsn)
+{
+	const char *path = strncmp(dsn, "sqlite:", 7) == 0 ? dsn + 7 : dsn;
+	char cwd[4096];
+	if (kn_store_is_sqlite(dsn) && path[0] != '/' && strncmp(path, "file:", 5) != 0 &&
+	    getcwd(cwd, sizeof cwd))
+		return kn_xasprintf("sqlite:%s/%s", cwd, path);
+	return kn_xstrdup(dsn);
 }
 
 int kn_store_open(const char *dsn, kn_store **out, kn_error *err)

@@ -144,11 +144,18 @@ typedef struct kn_systable {
 extern const kn_systable kn_systables[];
 extern const size_t kn_nsystables;
 
+/* The layout of the tables besides the rec_ ones: bump it whenever a
+ * backend's fixed DDL changes, so that every store is migrated once more
+ * (a store whose layout and schema digest are those it was last migrated
+ * to is not migrated again: no DDL on a live database). */
+#define KN_STORE_FORMAT 1
+
 typedef struct kn_store_ops {
 	const char *name; /* "sqlite" */
 	int (*open)(const char *dsn, kn_store **out, kn_error *err);
 	void (*close)(kn_store *st);
-	/* Create or forward-migrate tables and indexes for every type. */
+	/* Create or forward-migrate tables and indexes for every type (unless
+	 * done already for this schema digest and KN_STORE_FORMAT). */
 	int (*migrate)(kn_store *st, const kn_schema *s, kn_error *err);
 
 	int (*begin)(kn_store *st, bool write, kn_error *err);
@@ -282,6 +289,16 @@ struct kn_store {
 
 extern const kn_store_ops kn_store_sqlite;
 extern const kn_store_ops kn_store_pg;
+
+/* Make the SQLite database file at path a file of its own: no write-ahead
+ * log beside it (a backup that is read, copied or checksummed as is). */
+int kn_store_sqlite_seal(const char *path, kn_error *err);
+
+/* Whether dsn names a SQLite database (a path, or sqlite:PATH). */
+bool kn_store_is_sqlite(const char *dsn);
+/* dsn with a relative SQLite path made absolute (from the working
+ * directory): what a config.json must hold. A new string. */
+char *kn_store_absolute(const char *dsn);
 
 /* Open the backend named by dsn: "sqlite:PATH" or a plain path (SQLite),
  * "postgres://..." or "postgresql://..." (PostgreSQL, a libpq URI), or
