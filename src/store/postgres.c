@@ -274,6 +274,9 @@ static int vals_json(pg_vals *pv, const json_t *v, char kind, kn_error *err)
 					     : (json_is_true(v) ? "1" : "0");
 		return 0;
 	case JSON_REAL:
+		if (kind != 't')
+			return kn_fail(err, KN_EINVAL, "", "%g is not a whole number",
+				       json_real_value(v));
 		snprintf(pv->num[pv->n], sizeof pv->num[0], "%.17g", json_real_value(v));
 		pv->v[pv->n] = pv->num[pv->n];
 		pv->n++;

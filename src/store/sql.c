@@ -4,6 +4,8 @@
  */
 #include "kanri.h"
 
+#include <errno.h>
+
 #include "store/sql.h"
 
 /* clang-format off */
@@ -468,15 +470,15 @@ static int cond_sql(kn_dialect d, const kn_sqltype *y, const kn_cond *cd, kn_buf
 		return 0;
 	}
 	case KN_OP_CONTAINS: {
-		/* lower() folds ASCII only on both (PostgreSQL text columns use
-		 * the C collation), so the match is the same everywhere. */
+		/* lower() folds ASCII only on both: on PostgreSQL both sides
+		 * in the C collation, whatever the database's locale. */
 		static const kn_sqlcol text = {.name = "", .kind = 't'};
 		if (d == KN_PG)
-			kn_buf_addf(b, "strpos(lower(\"%s\"::text),lower(", col);
+			kn_buf_addf(b, "strpos(lower(\"%s\"::text COLLATE \"C\"),lower(", col);
 		else
 			kn_buf_addf(b, "instr(lower(\"%s\"),lower(", col);
 		bind(b, d, bs, &text, v0);
-		kn_buf_adds(b, "))>0");
+		kn_buf_adds(b, d == KN_PG ? "::text COLLATE \"C\"))>0" : "))>0");
 		return 0;
 	}
 	case KN_OP_SEARCH: {
@@ -628,6 +630,18 @@ static void keyset_sql(kn_dialect d, const kn_sqltype *y, const kn_query *q, con
 	kn_buf_adds(b, nterms ? ")" : "1=0)");
 }
 
+/* A text holding a whole decimal number that fits 64 bits. */
+static bool decimal(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	if (!s || !*s)
+		return false;
+	char *end;
+	errno = 0;
+	strtoll(s, &end, 10);
+	return !*end && !errno;
+}
+
 /* The kept count that can answer a total under q's conditions: every
  * condition an = or in test on one of its attributes. */
 static const kn_sqlcount *count_for(const kn_sqltype *y, const kn_query *q)
@@ -691,6 +705,18 @@ int kn_sql_list(kn_dialect d, const kn_sqltype *y, const kn_query *q, kn_sqllist
 	    (!json_is_array(q->after) || json_array_size(q->after) != q->nsorts || !q->nsorts))
 		r = kn_fail(err, KN_EINVAL, "cursor", "%s: the cursor does not match the sort",
 			    y->name);
+	/* a cursor comes back from clients: each value must fit its column
+	 * (null; an integer, also as a decimal text; a boolean; a text or an
+	 * integer for a text), the same on every backend */
+	for (size_t i = 0; !r && q->after && i < q->nsorts; i++) {
+		const json_t *v = json_array_get(q->after, i);
+		char k = y->cols[sc[i]].kind;
+		if (!json_is_null(v) && !(k == 'i'   ? json_is_integer(v) || decimal(v)
+					  : k == 'b' ? json_is_boolean(v)
+						     : json_is_string(v) || json_is_integer(v)))
+			r = kn_fail(err, KN_EINVAL, "cursor",
+				    "%s: the cursor does not match the sort", y->name);
+	}
 	kn_buf w;
 	kn_buf_init(&w, 0);
 	for (size_t i = 0; i < q->nconds && !r; i++) {

@@ -616,7 +616,8 @@ static const char fixed_ddl[] =
 	" rec_id INTEGER NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,"
 	" author TEXT NOT NULL, created_at TEXT NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS comments_rec ON comments(type, rec_id, id);"
-	"CREATE TABLE IF NOT EXISTS relations(id INTEGER PRIMARY KEY, from_type TEXT NOT NULL,"
+	"CREATE TABLE IF NOT EXISTS relations(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" from_type TEXT NOT NULL,"
 	" from_id INTEGER NOT NULL, kind TEXT NOT NULL, to_type TEXT NOT NULL,"
 	" to_id INTEGER NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL,"
 	" UNIQUE(from_type, from_id, kind, to_type, to_id));"
@@ -879,6 +880,31 @@ static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err
 static int sq_meta_get(kn_store *st, const char *key, char **val, kn_error *err);
 static int sq_meta_set(kn_store *st, const char *key, const char *val, kn_error *err);
 
+/* Databases made before kanri 0.2 have relations without AUTOINCREMENT,
+ * where the id of the newest relation, once deleted, could be given again:
+ * rebuilt once, with its rows. */
+static int relations_autoincrement(sq_conn *c, kn_error *err)
+{
+	int64_t old = 0;
+	int r = query_int(c,
+			  "SELECT count(*) FROM sqlite_master WHERE name='relations'"
+			  " AND sql NOT LIKE '%AUTOINCREMENT%'",
+			  NULL, &old, err);
+	if (r || !old)
+		return r;
+	return exec_ddl(c,
+			"ALTER TABLE relations RENAME TO relations_old;"
+			"DROP INDEX IF EXISTS relations_to;"
+			"CREATE TABLE relations(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+			" from_type TEXT NOT NULL, from_id INTEGER NOT NULL, kind TEXT NOT NULL,"
+			" to_type TEXT NOT NULL, to_id INTEGER NOT NULL, created_by TEXT NOT NULL,"
+			" created_at TEXT NOT NULL, UNIQUE(from_type, from_id, kind, to_type, to_id));"
+			"INSERT INTO relations SELECT * FROM relations_old;"
+			"DROP TABLE relations_old;"
+			"CREATE INDEX relations_to ON relations(to_type, to_id);",
+			err);
+}
+
 static int sq_migrate(kn_store *st, const kn_schema *sch, kn_error *err)
 {
 	sq_store *s = S(st);
@@ -900,6 +926,8 @@ static int sq_migrate(kn_store *st, const kn_schema *sch, kn_error *err)
 	}
 	if (!done)
 		r = exec_ddl(c, fixed_ddl, err);
+	if (!done && !r)
+		r = relations_autoincrement(c, err);
 	for (size_t i = 0; !r && i < sch->ntypes; i++) {
 		kn_sqltype *y = NULL;
 		if (done) { /* only the planner statistics, when a load left them behind */

@@ -148,7 +148,7 @@ extern const size_t kn_nsystables;
  * backend's fixed DDL changes, so that every store is migrated once more
  * (a store whose layout and schema digest are those it was last migrated
  * to is not migrated again: no DDL on a live database). */
-#define KN_STORE_FORMAT 1
+#define KN_STORE_FORMAT 2
 
 typedef struct kn_store_ops {
 	const char *name; /* "sqlite" */

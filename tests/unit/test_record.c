@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* test_record.c - the record engine end to end on a real SQLite data folder. */
+/*
+ * test_record.c - the record engine end to end on a real data folder: its
+ * database in the folder (SQLite), or a PostgreSQL database of its own when
+ * KANRI_TEST_PG names a server (see test.h).
+ */
 #include "test.h"
 
 #include <pthread.h>
-#include <sqlite3.h>
 
 #include "core/auth.h"
 #include "core/record.h"
 
 typedef struct fx {
 	char *dir;
+	char *dsn; /* the store: a PostgreSQL database, or the folder's kanri.db */
 	kn_engine *e;
 	const kn_type *inc;
 	kn_user admin, agent, eve, mallory, audrey;
@@ -31,8 +35,18 @@ static int setup(fx *f)
 	char *base = kn_test_tmpdir();
 	f->dir = kn_xasprintf("%s/data", base);
 	free(base);
-	if (kn_engine_create(f->dir, NULL, false, NULL, &err) || kn_engine_open(f->dir, &f->e, &err)) {
+	/* SQLite: the engine's default, kanri.db in the folder */
+	char *store = kn_test_pg() ? kn_test_store() : NULL;
+	if (kn_test_pg() && !store)
+		return -1;
+	f->dsn = store ? store : kn_xasprintf("%s/kanri.db", f->dir);
+	if (kn_engine_create(f->dir, store, false, NULL, &err) || kn_engine_open(f->dir, &f->e, &err)) {
 		printf("  setup: %s\n", err.detail);
+		return -1;
+	}
+	if (strcmp(f->e->store->ops->name, kn_test_backend()) != 0) {
+		printf("  setup: the engine uses %s, not %s\n", f->e->store->ops->name,
+		       kn_test_backend());
 		return -1;
 	}
 	f->inc = kn_schema_type(f->e->schema, "incident");
@@ -48,6 +62,7 @@ static void teardown(fx *f)
 {
 	kn_engine_close(f->e);
 	free(f->dir);
+	free(f->dsn);
 }
 
 static json_t *create(fx *f, const kn_user *u, const char *json, int *rc, kn_error *err)
@@ -290,38 +305,40 @@ TEST(record_list_paging)
 	teardown(&f);
 }
 
-static int exec_sql(const char *dir, const char *sql)
+/* Run SQL on the fixture's database behind the engine's back. */
+static int exec_sql(fx *f, const char *sql)
 {
-	char *p = kn_xasprintf("%s/kanri.db", dir);
-	sqlite3 *db;
-	int rc = sqlite3_open(p, &db);
-	if (!rc)
-		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	sqlite3_close(db);
-	free(p);
-	return rc;
+	return kn_test_exec(f->dsn, sql);
 }
 
 TEST(record_audit_detects_tampering)
 {
-	static const char *const tamper[] = {
-		"UPDATE rec_incident SET title='edited behind kanri' WHERE id=1",
-		/* the journal is append-only: someone with the database file drops the guard first */
-		"DROP TRIGGER journal_no_update; UPDATE journal SET actor='mallory' WHERE seq=7",
-		"DROP TRIGGER journal_no_delete; DELETE FROM journal WHERE seq=8",
-		"DROP TRIGGER journal_no_delete; DELETE FROM journal WHERE seq=6",
-		"DELETE FROM rec_incident WHERE id=2",
-		"UPDATE comments SET body='I never said that' WHERE id=1",
-		"DELETE FROM comments WHERE id=1",
-		"INSERT INTO comments(type,rec_id,kind,body,author,created_at) VALUES"
-		"('incident',1,'comment','forged','alice','x')",
-		"UPDATE relations SET kind='blocks'",
-		"DELETE FROM relations",
-		"INSERT INTO rec_incident(number,version,state,created_at,updated_at,created_by,"
-		"updated_by,title,impact,urgency,priority) VALUES('INC-000099',1,'new','x','x','x','x',"
-		"'forged',1,1,1)",
+	/* { SQLite, PostgreSQL (NULL: the same) } */
+	static const char *const tamper[][2] = {
+		{"UPDATE rec_incident SET title='edited behind kanri' WHERE id=1", NULL},
+		/* the journal is append-only: someone with the database drops the guard first */
+		{"DROP TRIGGER journal_no_update; UPDATE journal SET actor='mallory' WHERE seq=7",
+		 "DROP TRIGGER journal_no_change ON journal;"
+		 " UPDATE journal SET actor='mallory' WHERE seq=7"},
+		{"DROP TRIGGER journal_no_delete; DELETE FROM journal WHERE seq=8",
+		 "DROP TRIGGER journal_no_change ON journal; DELETE FROM journal WHERE seq=8"},
+		{"DROP TRIGGER journal_no_delete; DELETE FROM journal WHERE seq=6",
+		 "DROP TRIGGER journal_no_change ON journal; DELETE FROM journal WHERE seq=6"},
+		{"DELETE FROM rec_incident WHERE id=2", NULL},
+		{"UPDATE comments SET body='I never said that' WHERE id=1", NULL},
+		{"DELETE FROM comments WHERE id=1", NULL},
+		{"INSERT INTO comments(type,rec_id,kind,body,author,created_at) VALUES"
+		 "('incident',1,'comment','forged','alice','x')",
+		 NULL},
+		{"UPDATE relations SET kind='blocks'", NULL},
+		{"DELETE FROM relations", NULL},
+		{"INSERT INTO rec_incident(number,version,state,created_at,updated_at,created_by,"
+		 "updated_by,title,impact,urgency,priority) VALUES('INC-000099',1,'new','x','x','x',"
+		 "'x','forged',1,1,1)",
+		 NULL},
 	};
 	for (size_t i = 0; i < sizeof tamper / sizeof tamper[0]; i++) {
+		const char *sql = kn_test_pg() && tamper[i][1] ? tamper[i][1] : tamper[i][0];
 		fx f;
 		REQUIRE(setup(&f) == 0);
 		kn_error err = {0};
@@ -338,11 +355,14 @@ TEST(record_audit_detects_tampering)
 		json_decref(out);
 		json_decref(b);
 		REQUIRE(kn_audit_verify(f.e, NULL, &err) == 0);
-		REQUIRE(exec_sql(f.dir, tamper[i]) == 0);
+		/* untouched, the guard holds */
+		CHECK(exec_sql(&f, "DELETE FROM journal WHERE seq=8") != 0);
+		CHECK(exec_sql(&f, "UPDATE journal SET actor='mallory' WHERE seq=7") != 0);
+		REQUIRE(exec_sql(&f, sql) == 0);
 		memset(&err, 0, sizeof err);
 		CHECK(kn_audit_verify(f.e, NULL, &err) == KN_ECONFLICT);
 		if (!err.detail[0])
-			printf("  no detail for %s\n", tamper[i]);
+			printf("  no detail for %s\n", sql);
 		teardown(&f);
 	}
 }
