@@ -578,8 +578,8 @@ static int cmd_migrate_store(const command *cmd, int argc, char **argv)
 	if (kn_migrate_store(data, to, &st, stdout, &err))
 		return engine_error(cmd, &err);
 	print_stats("copied", &st);
-	printf("%s/config.json now names the new store (the old one is kept as"
-	       " config.json.before-migrate, and the old database is unchanged)\n",
+	printf("%s/config.json now names the new store (the config it replaced is kept as"
+	       " config.json.before-migrate; the old database is unchanged)\n",
 	       data);
 	return 0;
 }

@@ -201,6 +201,43 @@ int kn_backup(kn_engine *e, const char *path, kn_copy_stats *stats, FILE *progre
 
 /* ---- restore ---------------------------------------------------------------- */
 
+/* Verify the backup src under the schema its overlays make, before
+ * anything is created: a damaged backup is refused and leaves no trace. */
+static int verify_backup(kn_store *src, const json_t *overlays, FILE *progress, kn_error *err)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	char *dir = kn_xasprintf("%s/kanri-restore.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+	if (!mkdtemp(dir)) {
+		int rc = kn_fail(err, KN_EINTERNAL, "", "mkdtemp %s: %s", dir, strerror(errno));
+		free(dir);
+		return rc;
+	}
+	int rc = kn_overlays_write(dir, overlays, err);
+	kn_proc_register_all();
+	kn_schema *sch = NULL;
+	if (!rc)
+		rc = kn_schema_load(&sch, dir, err);
+	if (!rc) {
+		kn_engine tmp = {.schema = sch, .store = src};
+		rc = kn_audit_verify(&tmp, NULL, err);
+		if (!rc && progress)
+			fprintf(progress, "  backup verified\n");
+	}
+	kn_schema_free(sch);
+	const char *fname;
+	json_t *body;
+	json_object_foreach((json_t *)overlays, fname, body) {
+		if (strchr(fname, '/'))
+			continue;
+		char *path = kn_xasprintf("%s/%s", dir, fname);
+		unlink(path);
+		free(path);
+	}
+	rmdir(dir);
+	free(dir);
+	return rc;
+}
+
 int kn_restore(const char *backup, const char *datadir, const char *store, kn_copy_stats *stats,
 	       FILE *progress, kn_error *err)
 {
@@ -220,7 +257,15 @@ int kn_restore(const char *backup, const char *datadir, const char *store, kn_co
 	json_t *overlays = ov ? json_loads(ov, 0, NULL) : json_object();
 	if (!rc && !json_is_object(overlays))
 		rc = kn_fail(err, KN_EVALID, "", "%s: the stored overlays are damaged", backup);
-	bool created = false;
+	bool installed = false;
+	if (!rc && store && (rc = kn_store_installed(store, &installed, err)) == 0 && installed)
+		rc = kn_fail(err, KN_EEXIST, "store",
+			     "the database already holds a kanri installation; restore into an"
+			     " empty one");
+	if (!rc)
+		rc = verify_backup(src, overlays, progress, err);
+	struct stat sb;
+	bool made = stat(datadir, &sb) != 0, created = false;
 	if (!rc)
 		created = (rc = kn_engine_create(datadir, store, false, overlays, err)) == 0;
 	kn_engine *e = NULL;
@@ -232,7 +277,7 @@ int kn_restore(const char *backup, const char *datadir, const char *store, kn_co
 		rc = verify_store(e, e->store, progress, err);
 	kn_engine_close(e);
 	if (rc && created)
-		kn_engine_uncreate(datadir, overlays);
+		kn_engine_uncreate(datadir, overlays, made);
 	if (src)
 		src->ops->close(src);
 	json_decref(overlays);
@@ -253,7 +298,8 @@ static int write_config(const char *datadir, json_t *cfg, kn_error *err)
 		rc = kn_fail(err, KN_EINTERNAL, "", "cannot write %s", tmp);
 	if (!rc)
 		chmod(tmp, 0640);
-	if (!rc && access(path, F_OK) == 0 && link(path, old) != 0 && errno != EEXIST)
+	/* the config being replaced, whatever an earlier move left there */
+	if (!rc && access(path, F_OK) == 0 && (unlink(old), link(path, old) != 0))
 		rc = kn_fail(err, KN_EINTERNAL, "", "cannot keep %s: %s", old, strerror(errno));
 	if (!rc && rename(tmp, path) != 0)
 		rc = kn_fail(err, KN_EINTERNAL, "", "cannot replace %s: %s", path, strerror(errno));

@@ -146,7 +146,7 @@ void kn_engine_close(kn_engine *e)
 }
 
 /* Whether the store named by dsn holds a kanri installation already. */
-static int store_installed(const char *dsn, bool *installed, kn_error *err)
+int kn_store_installed(const char *dsn, bool *installed, kn_error *err)
 {
 	kn_store *st = NULL;
 	char *val = NULL;
@@ -160,6 +160,31 @@ static int store_installed(const char *dsn, bool *installed, kn_error *err)
 	free(val);
 	if (st)
 		st->ops->close(st);
+	return rc;
+}
+
+int kn_overlays_write(const char *dir, const json_t *overlays, kn_error *err)
+{
+	const char *fname;
+	json_t *body;
+	int rc = 0;
+	json_object_foreach((json_t *)overlays, fname, body) {
+		if (rc)
+			break;
+		if (!json_is_string(body) || !*fname || strchr(fname, '/') || fname[0] == '.' ||
+		    !strstr(fname, ".json")) {
+			rc = kn_fail(err, KN_EVALID, "", "bad overlay \"%s\"", fname);
+			break;
+		}
+		char *path = kn_xasprintf("%s/%s", dir, fname);
+		FILE *f = fopen(path, "wx");
+		if (!f || fwrite(json_string_value(body), 1, json_string_length(body), f) !=
+			      json_string_length(body))
+			rc = kn_fail(err, KN_EINTERNAL, "", "cannot write %s", path);
+		if (f && fclose(f) != 0 && !rc)
+			rc = kn_fail(err, KN_EINTERNAL, "", "cannot write %s", path);
+		free(path);
+	}
 	return rc;
 }
 
@@ -189,9 +214,9 @@ static void remove_new_folder(const char *datadir, const json_t *overlays, bool 
 		rmdir(datadir);
 }
 
-void kn_engine_uncreate(const char *datadir, const json_t *overlays)
+void kn_engine_uncreate(const char *datadir, const json_t *overlays, bool made)
 {
-	remove_new_folder(datadir, overlays, true);
+	remove_new_folder(datadir, overlays, made);
 }
 
 int kn_engine_create(const char *datadir, const char *store, bool join, const json_t *overlays,
@@ -204,7 +229,7 @@ int kn_engine_create(const char *datadir, const char *store, bool join, const js
 			       "joining needs the shared database (--store postgres://...)");
 	if (store) {
 		bool installed = false;
-		int rc = store_installed(store, &installed, err);
+		int rc = kn_store_installed(store, &installed, err);
 		if (rc)
 			return rc;
 		if (installed && !join)
@@ -240,25 +265,8 @@ int kn_engine_create(const char *datadir, const char *store, bool join, const js
 	if (mkdir(ov, 0750) != 0 && errno != EEXIST)
 		rc = kn_fail(err, KN_EINTERNAL, "", "cannot create schema folder: %s",
 			     strerror(errno));
-	const char *fname;
-	json_t *body;
-	json_object_foreach((json_t *)overlays, fname, body) {
-		if (rc)
-			break;
-		if (!json_is_string(body) || !*fname || strchr(fname, '/') || fname[0] == '.' ||
-		    !strstr(fname, ".json")) {
-			rc = kn_fail(err, KN_EVALID, "", "bad overlay \"%s\"", fname);
-			break;
-		}
-		char *path = kn_xasprintf("%s/%s", ov, fname);
-		FILE *f = fopen(path, "wx");
-		if (!f || fwrite(json_string_value(body), 1, json_string_length(body), f) !=
-			      json_string_length(body))
-			rc = kn_fail(err, KN_EINTERNAL, "", "cannot write %s", path);
-		if (f && fclose(f) != 0 && !rc)
-			rc = kn_fail(err, KN_EINTERNAL, "", "cannot write %s", path);
-		free(path);
-	}
+	if (!rc)
+		rc = kn_overlays_write(ov, overlays, err);
 	free(ov);
 	if (!rc && store) {
 		char *abs = kn_store_absolute(store);

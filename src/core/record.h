@@ -57,8 +57,14 @@ int kn_engine_write(kn_engine *e, kn_write_fn fn, void *arg, kn_error *err);
 int kn_engine_create(const char *datadir, const char *store, bool join, const json_t *overlays,
 		     kn_error *err);
 /* Remove what kn_engine_create wrote (after a restore into it failed);
- * the folder too when nothing else is left in it. */
-void kn_engine_uncreate(const char *datadir, const json_t *overlays);
+ * the folder too when made (it did not exist before) and nothing else is
+ * left in it. */
+void kn_engine_uncreate(const char *datadir, const json_t *overlays, bool made);
+/* Write overlays {file name: JSON text} as files into dir (never over an
+ * existing file); KN_EVALID for a name that is not a plain *.json. */
+int kn_overlays_write(const char *dir, const json_t *overlays, kn_error *err);
+/* Whether the store named by dsn holds a kanri installation. */
+int kn_store_installed(const char *dsn, bool *installed, kn_error *err);
 
 /* Import records from a JSON Lines stream (one object per line, same body as
  * POST, optionally with "state"), as user u, committing every `batch`

@@ -17,6 +17,12 @@ that server instead: created when the site is initialised, passed to
 `kanri init --store`, dropped when the site is cleaned up. site.sql() queries
 whichever store a data folder uses; psql (from postgresql-client) does the
 PostgreSQL side. Python 3 standard library only.
+
+Tests that need PostgreSQL whatever the suite's store (backups, moves
+between stores) make databases with site.pg_database() on KANRI_PG_SERVER
+(else KANRI_TEST_PG); without either they fail, unless KANRI_TEST_PG=off,
+which skips them. new_site(sqlite=True) keeps a site on SQLite in the
+PostgreSQL run too.
 """
 
 import contextlib
@@ -54,9 +60,15 @@ MISSING = object()
 
 # The PostgreSQL server the suite runs against, or "" for SQLite.
 PG_BASE = os.environ.get("KANRI_TEST_PG", "").strip()
-if PG_BASE.lower() == "off":
+PG_OFF = PG_BASE.lower() == "off"  # the developer opted out of PostgreSQL
+if PG_OFF:
     PG_BASE = ""
 BACKEND = "postgres" if PG_BASE else "sqlite"
+
+# A PostgreSQL server for the tests that need one whatever the suite's store
+# (backups, restores and moves between stores): KANRI_PG_SERVER (tests/run
+# exports its throwaway server's base DSN to every suite), else KANRI_TEST_PG.
+PG_SERVER = "" if PG_OFF else (os.environ.get("KANRI_PG_SERVER", "").strip() or PG_BASE)
 
 
 def san_excerpt(text):
@@ -338,11 +350,12 @@ def _inline(query, params):
     return "".join(out)
 
 
-def pg_dsn(dbname):
-    """The base DSN (KANRI_TEST_PG) with its database replaced by dbname."""
-    u = urllib.parse.urlsplit(PG_BASE)
+def pg_dsn(dbname, base=None):
+    """The base DSN (KANRI_TEST_PG, or base) with its database replaced by dbname."""
+    base = base or PG_BASE
+    u = urllib.parse.urlsplit(base)
     check(u.scheme in ("postgres", "postgresql") and u.netloc,
-          "KANRI_TEST_PG must be a URI like postgresql://USER@HOST:PORT/DB, not %r" % PG_BASE)
+          "KANRI_TEST_PG must be a URI like postgresql://USER@HOST:PORT/DB, not %r" % base)
     return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + dbname, u.query, u.fragment))
 
 
@@ -353,21 +366,33 @@ def pg_dbname(dsn):
 _db_seq = [0]
 
 
-def pg_create_database(template=None):
-    """A new empty database (UTF-8, C collation) on the KANRI_TEST_PG server,
-    or a copy of template; its name."""
+def pg_create_database(template=None, base=None):
+    """A new empty database (UTF-8, C collation) on the KANRI_TEST_PG server
+    (or the server of base), or a copy of template; its name."""
     _db_seq[0] += 1
     name = "kt_%d_%d" % (os.getpid(), _db_seq[0])
     if template:
         sql = "CREATE DATABASE %s TEMPLATE %s" % (pg_ident(name), pg_ident(template))
     else:
         sql = "CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'" % pg_ident(name)
-    psql(PG_BASE, sql + ";\n")
+    psql(base or PG_BASE, sql + ";\n")
     return name
 
 
-def pg_drop_database(name):
-    psql(PG_BASE, "DROP DATABASE IF EXISTS %s WITH (FORCE);\n" % pg_ident(name))
+def pg_drop_database(name, base=None):
+    psql(base or PG_BASE, "DROP DATABASE IF EXISTS %s WITH (FORCE);\n" % pg_ident(name))
+
+
+def pg_server():
+    """The base DSN of PG_SERVER, for a test that needs PostgreSQL even in the
+    SQLite run. Skips the test when the developer opted out
+    (KANRI_TEST_PG=off); fails it when no server is named."""
+    if PG_OFF:
+        skip("needs PostgreSQL (KANRI_TEST_PG=off)")
+    if not PG_SERVER:
+        fail("needs a PostgreSQL server: set KANRI_PG_SERVER (or KANRI_TEST_PG) to a base DSN such as "
+             "scripts/pg-test-server start DIR prints (tests/run does), or KANRI_TEST_PG=off to skip")
+    return PG_SERVER
 
 
 class _Pairs(list):
@@ -485,7 +510,7 @@ class Store:
 class Site:
     """A data folder and, when started, its server."""
 
-    def __init__(self, name, keep=False):
+    def __init__(self, name, keep=False, sqlite=False):
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="kanri-api-%s-" % name)
         self.data = os.path.join(self.dir, "data")
@@ -500,20 +525,22 @@ class Site:
         self.listen_line_missing = False
         self.notes = []
         self.keep = keep
-        self.pg = bool(PG_BASE)
+        self.pg = bool(PG_BASE) and not sqlite
         self.dbname = None  # this site's PostgreSQL database, once made
         self.dbs = []       # every database made for this site (copies too)
+        self.server_dbs = []  # (base, name): databases made on PG_SERVER (pg_database())
 
     # -- CLI --
-    def cli(self, *args, env=None, input=None, timeout=120):
-        """Run the kanri binary; returns CompletedProcess (text). Fails the test
-        when the run printed a sanitizer report."""
+    def cli(self, *args, env=None, input=None, timeout=120, cwd=None):
+        """Run the kanri binary (in cwd, default the site's folder); returns
+        CompletedProcess (text). Fails the test when the run printed a
+        sanitizer report."""
         e = dict(os.environ)
         e.pop("KANRI_ADMIN_PASSWORD", None)
         e.pop("KANRI_PASSWORD", None)
         e.update(env or {})
         try:
-            p = subprocess.run([BIN] + [str(a) for a in args], env=e, cwd=self.dir,
+            p = subprocess.run([BIN] + [str(a) for a in args], env=e, cwd=cwd or self.dir,
                                input=input if input is not None else "",
                                capture_output=True, text=True, timeout=timeout,
                                errors="replace")
@@ -540,6 +567,14 @@ class Site:
             self.dbname = pg_create_database()
             self.dbs.append(self.dbname)
         return ["--store", pg_dsn(self.dbname)]
+
+    def pg_database(self):
+        """A new empty database on PG_SERVER (see pg_server()), dropped when
+        the site is cleaned up; its DSN."""
+        base = pg_server()
+        name = pg_create_database(base=base)
+        self.server_dbs.append((base, name))
+        return pg_dsn(name, base=base)
 
     def init(self):
         self.cli_ok("init", "--data", self.data, *self.store_args(),
@@ -766,6 +801,12 @@ class Site:
                 except Failure as e:
                     print("note: could not drop database %s: %s" % (db, one_line_of(e)))
             self.dbs = []
+            for base, db in self.server_dbs:
+                try:
+                    pg_drop_database(db, base=base)
+                except Failure as e:
+                    print("note: could not drop database %s: %s" % (db, one_line_of(e)))
+            self.server_dbs = []
 
     # -- requests --
     def request(self, method, path, body=None, user=ADMIN, headers=None, data=None,
@@ -884,11 +925,12 @@ class Context(Site):
         self.start()
 
     @contextlib.contextmanager
-    def new_site(self, name, users=(), start=True, init=True, overlays=None, config=None):
+    def new_site(self, name, users=(), start=True, init=True, overlays=None, config=None, sqlite=False):
         """A fresh site: initialised (admin + token), users [(name, role, org)],
         overlays {filename: declaration}, config {key: value}; started unless
-        start=False. Stopped and removed on exit; a server problem fails the test."""
-        s = Site(name, keep=self.keep)
+        start=False; on SQLite even in the PostgreSQL run when sqlite=True.
+        Stopped and removed on exit; a server problem fails the test."""
+        s = Site(name, keep=self.keep, sqlite=sqlite)
         try:
             if init:
                 s.init()
