@@ -376,6 +376,8 @@ void kn_jobs_stop(kn_engine *e)
 	e->jobs = NULL;
 }
 
+static json_t *str_or_null(const char *s) { return *s ? json_string(s) : json_null(); }
+
 int kn_jobs_list(kn_engine *e, json_t **out, kn_error *err)
 {
 	kn_job *jobs = NULL;
@@ -390,12 +392,12 @@ int kn_jobs_list(kn_engine *e, json_t **out, kn_error *err)
 		kn_format_datetime(j->due_at, due, sizeof due);
 		kn_format_datetime(j->lease_until, lease, sizeof lease);
 		json_array_append_new(
-		    items, json_pack("{s:s,s:s,s:s*,s:s*,s:I,s:I,s:s*,s:s*}", "name", j->name,
-				     "due_at", due, "held_until", j->owner[0] ? lease : NULL,
-				     "held_by", j->owner[0] ? j->owner : NULL, "runs",
-				     (json_int_t)j->runs, "attempts", (json_int_t)j->attempts,
-				     "last_at", j->last_at[0] ? j->last_at : NULL, "last_error",
-				     j->last_error[0] ? j->last_error : NULL));
+		    items, json_pack("{s:s,s:s,s:o,s:o,s:I,s:I,s:o,s:o}", "name", j->name,
+				     "due_at", due, "held_until", str_or_null(j->owner[0] ? lease : ""),
+				     "held_by", str_or_null(j->owner), "runs", (json_int_t)j->runs,
+				     "attempts", (json_int_t)j->attempts, "last_at",
+				     str_or_null(j->last_at), "last_error",
+				     str_or_null(j->last_error)));
 	}
 	free(jobs);
 	*out = json_pack("{s:o}", "items", items);

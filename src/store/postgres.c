@@ -353,6 +353,18 @@ static void conn_reset(kn_pconn *pc)
 	}
 }
 
+/* A transaction never waits for its client in kanri: one left idle (a
+ * process stopped or hung in the middle of it) is ended by the server
+ * after IDLE_TX_MS, which frees the writers' lock for the other nodes. */
+#define IDLE_TX_MS 30000
+
+static void session_setup(PGconn *db)
+{
+	char sql[96];
+	snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %d", IDLE_TX_MS);
+	PQclear(PQexec(db, sql));
+}
+
 static int conn_open(kn_pool *p, kn_pconn **out, kn_error *err)
 {
 	pg_store *s = (pg_store *)((char *)p - offsetof(pg_store, pool));
@@ -380,6 +392,7 @@ static int conn_open(kn_pool *p, kn_pconn **out, kn_error *err)
 	pg_conn *c = kn_xcalloc(1, sizeof *c);
 	c->db = db;
 	c->store = s;
+	session_setup(db);
 	*out = &c->base;
 	return 0;
 }
@@ -402,6 +415,7 @@ static int conn_get(pg_store *s, pg_conn **out, kn_error *err)
 			return kn_fail(err, KN_ESTORE, "", "cannot connect to PostgreSQL: %s", msg);
 		}
 		PQsetClientEncoding(c->db, "UTF8");
+		session_setup(c->db);
 	}
 	*out = c;
 	return 0;
