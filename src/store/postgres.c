@@ -288,14 +288,12 @@ static int vals_json(pg_vals *pv, const json_t *v, char kind, kn_error *err)
 
 /* Run sql with parameters from fmt: 's' text (NULL -> NULL), 'z' text with
  * "" -> NULL, 'I' int64_t, 'i' int. */
-static int exec_fmt(pg_conn *c, const char *sql, PGresult **out, const char *what, kn_error *err,
-		    const char *fmt, ...)
+static int exec_vfmt(pg_conn *c, const char *sql, PGresult **out, const char *what,
+		     kn_error *err, const char *fmt, va_list ap)
 {
 	size_t n = strlen(fmt);
 	pg_vals pv;
 	vals_init(&pv, n);
-	va_list ap;
-	va_start(ap, fmt);
 	for (; *fmt; fmt++) {
 		if (*fmt == 's' || *fmt == 'z') {
 			const char *v = va_arg(ap, const char *);
@@ -306,7 +304,6 @@ static int exec_fmt(pg_conn *c, const char *sql, PGresult **out, const char *wha
 			vals_int(&pv, va_arg(ap, int));
 		}
 	}
-	va_end(ap);
 	PGresult *res = NULL;
 	int r = exec_params(c, sql, strlen(sql), (int)n, pv.v, &res, what, err);
 	vals_free(&pv);
@@ -314,6 +311,16 @@ static int exec_fmt(pg_conn *c, const char *sql, PGresult **out, const char *wha
 		*out = res;
 	else
 		PQclear(res);
+	return r;
+}
+
+static int exec_fmt(pg_conn *c, const char *sql, PGresult **out, const char *what, kn_error *err,
+		    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = exec_vfmt(c, sql, out, what, err, fmt, ap);
+	va_end(ap);
 	return r;
 }
 
@@ -431,6 +438,7 @@ static int can_write(pg_conn *c, kn_error *err)
 /* ---- open / close ------------------------------------------------------------ */
 
 static void pg_close(kn_store *st);
+static const kn_sqlexec pg_exec;
 
 static int pg_open(const char *dsn, kn_store **out, kn_error *err)
 {
@@ -440,6 +448,7 @@ static int pg_open(const char *dsn, kn_store **out, kn_error *err)
 		return kn_fail(err, KN_ESTORE, "", "libpq built without thread support");
 	pg_store *s = kn_xcalloc(1, sizeof *s);
 	s->base.ops = &kn_store_pg;
+	s->base.sql = &pg_exec;
 	s->pool.open = conn_open;
 	s->pool.reset = conn_reset;
 	s->pool.free = conn_free;
@@ -543,6 +552,83 @@ static void pg_rollback(kn_store *st)
 	PQclear(PQexec(c->db, "ROLLBACK"));
 	c->in_tx = c->write = false;
 }
+
+/* ---- statements for the shared operations (rows.c) ---------------------------- */
+
+/* A result row: the result and the row's index. */
+typedef struct pg_row {
+	const PGresult *res;
+	int row;
+} pg_row;
+
+/* sql with its "?" markers numbered $1, $2 ... (none stands in a quoted
+ * literal in kanri's SQL, but quotes are skipped all the same). */
+static void numbered(const char *sql, kn_buf *b)
+{
+	size_t n = 0;
+	bool quoted = false;
+	for (const char *p = sql; *p; p++) {
+		if (*p == '\'')
+			quoted = !quoted;
+		if (*p == '?' && !quoted)
+			kn_buf_addf(b, "$%zu", ++n);
+		else
+			kn_buf_add(b, p, 1);
+	}
+}
+
+static int pg_run(kn_store *st, const char *sql, const kn_sqlarg *a, size_t n, bool write,
+		  kn_row_fn row, void *ctx, int64_t *changes, kn_error *err)
+{
+	pg_conn *c = NULL;
+	int r = conn_get(S(st), &c, err);
+	if (r || (write && (r = can_write(c, err)) != 0))
+		return r;
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	numbered(sql, &b);
+	pg_vals pv;
+	vals_init(&pv, n);
+	for (size_t i = 0; i < n; i++) {
+		if (a[i].kind == 'i')
+			vals_int(&pv, a[i].i);
+		else
+			pv.v[pv.n++] = a[i].kind == 't' ? a[i].t : NULL;
+	}
+	PGresult *res = NULL;
+	r = exec_params(c, b.data, b.len, (int)n, pv.v, &res, "store", err);
+	for (int i = 0; !r && row && i < PQntuples(res); i++) {
+		pg_row pr = {res, i};
+		r = row(ctx, (const kn_sqlrow *)&pr);
+	}
+	if (!r && changes)
+		*changes = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	vals_free(&pv);
+	kn_buf_release(&b);
+	return r;
+}
+
+static bool pg_row_null(const kn_sqlrow *r, int col)
+{
+	const pg_row *p = (const pg_row *)r;
+	return PQgetisnull(p->res, p->row, col);
+}
+
+static int64_t pg_row_int(const kn_sqlrow *r, int col)
+{
+	const pg_row *p = (const pg_row *)r;
+	return strtoll(PQgetvalue(p->res, p->row, col), NULL, 10);
+}
+
+static const char *pg_row_text(const kn_sqlrow *r, int col, size_t *len)
+{
+	const pg_row *p = (const pg_row *)r;
+	*len = (size_t)PQgetlength(p->res, p->row, col);
+	return PQgetvalue(p->res, p->row, col);
+}
+
+static const kn_sqlexec pg_exec = {pg_run, pg_row_null, pg_row_int, pg_row_text};
 
 /* ---- values ------------------------------------------------------------------- */
 
@@ -810,8 +896,6 @@ static int migrate_type(pg_store *s, pg_conn *c, const kn_type *t, kn_error *err
 	return r ? r : analyze_if_needed(c, y, err);
 }
 
-static int pg_meta_get(kn_store *st, const char *key, char **val, kn_error *err);
-static int pg_meta_set(kn_store *st, const char *key, const char *val, kn_error *err);
 
 /* Migrated already for this schema and layout: no DDL on a live database,
  * which other nodes are writing (only the planner statistics, when a load
@@ -824,7 +908,7 @@ static bool pg_migrated(kn_store *st, const kn_schema *sch, const char *sig, kn_
 	char *have = NULL;
 	kn_error e2;
 	if (!sig || (c = (pg_conn *)kn_pool_mine(&S(st)->pool)) == NULL || c->in_tx ||
-	    pg_meta_get(st, "migrated", &have, &e2) != 0 || !have || strcmp(have, sig) != 0) {
+	    kn_sqlop_meta_get(st, "migrated", &have, &e2) != 0 || !have || strcmp(have, sig) != 0) {
 		free(have);
 		return false;
 	}
@@ -862,7 +946,7 @@ static int pg_migrate(kn_store *st, const kn_schema *sch, kn_error *err)
 	for (size_t i = 0; !r && i < sch->ntypes; i++)
 		r = migrate_type(s, c, &sch->types[i], err);
 	if (!r && sig)
-		r = pg_meta_set(st, "migrated", sig, err);
+		r = kn_sqlop_meta_set(st, "migrated", sig, err);
 	free(sig);
 	if (own) {
 		if (r)
@@ -881,22 +965,6 @@ static int rec_prep(kn_store *st, const kn_type *t, pg_conn **c, kn_sqltype **y,
 	return r ? r : kn_sqltypes_get(&S(st)->types, t, y, err);
 }
 
-static int pg_rec_next_number(kn_store *st, const kn_type *t, int64_t *n, kn_error *err)
-{
-	pg_conn *c = NULL;
-	PGresult *res = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = can_write(c, err)) != 0)
-		return r;
-	r = exec_fmt(c,
-		     "INSERT INTO counters(type, next) VALUES($1, 2) ON CONFLICT(type)"
-		     " DO UPDATE SET next = counters.next + 1 RETURNING next - 1",
-		     &res, "next number", err, "s", t->name);
-	if (!r)
-		*n = cell_int(res, 0, 0);
-	PQclear(res);
-	return r;
-}
 
 /* Run a write on a rec_ table; a unique violation names the column (the
  * constraint, in err->field, is ux_<type>__<column>). */
@@ -1136,544 +1204,6 @@ static int pg_rec_scan(kn_store *st, const kn_type *t, int (*cb)(void *ctx, json
 	return r;
 }
 
-/* ---- comments and relations ----------------------------------------------------- */
-
-/* Every row of res as an object with the members names (kinds: 'i'
- * integer, 't' text). */
-static json_t *row_object(const PGresult *res, int row, const char *const *names,
-			  const char *kinds)
-{
-	json_t *o = json_object();
-	for (int i = 0; names[i]; i++) {
-		json_t *v = kinds[i] == 'i' ? json_integer(cell_int(res, row, i))
-					    : cell_text(res, row, i);
-		json_object_set_new_nocheck(o, names[i], v ? v : json_null());
-	}
-	return o;
-}
-
-static json_t *rows_array(const PGresult *res, const char *const *names, const char *kinds)
-{
-	json_t *arr = json_array();
-	for (int i = 0; i < PQntuples(res); i++)
-		json_array_append_new(arr, row_object(res, i, names, kinds));
-	return arr;
-}
-
-/* Run an INSERT/UPDATE/DELETE whose parameters are the string and integer
- * members of o named by spec ("s:name" or "i:name"); *id gets column 0 of
- * a RETURNING row, *changes the rows changed (either may be NULL). */
-static int write_obj(kn_store *st, const char *sql, const json_t *o, const char *const *spec,
-		     const char *what, int64_t *id, kn_error *err)
-{
-	pg_conn *c = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = can_write(c, err)) != 0)
-		return r;
-	if (!json_is_object(o))
-		return kn_fail(err, KN_EINVAL, "", "%s: not an object", what);
-	size_t n = 0;
-	while (spec[n])
-		n++;
-	pg_vals pv;
-	vals_init(&pv, n);
-	for (size_t i = 0; i < n && !r; i++) {
-		const json_t *v = json_object_get(o, spec[i] + 2);
-		if (spec[i][0] == 's' ? !json_is_string(v) : !json_is_integer(v))
-			r = kn_fail(err, KN_EINVAL, spec[i] + 2, "%s is missing", spec[i] + 2);
-		else
-			r = vals_json(&pv, v, spec[i][0] == 's' ? 't' : 'i', err);
-	}
-	PGresult *res = NULL;
-	if (!r)
-		r = exec_params(c, sql, strlen(sql), (int)n, pv.v, &res, what, err);
-	if (!r && id)
-		*id = PQntuples(res) ? cell_int(res, 0, 0) : 0;
-	PQclear(res);
-	vals_free(&pv);
-	return r;
-}
-
-static int pg_comment_insert(kn_store *st, const json_t *cm, int64_t *id, kn_error *err)
-{
-	static const char *const spec[] = {"s:type",   "i:rec_id",     "s:kind", "s:body",
-					   "s:author", "s:created_at", NULL};
-	return write_obj(st,
-			 "INSERT INTO comments(type, rec_id, kind, body, author, created_at)"
-			 " VALUES($1,$2,$3,$4,$5,$6) RETURNING id",
-			 cm, spec, "comment", id, err);
-}
-
-static int pg_comment_list(kn_store *st, const char *type, int64_t rec_id, bool work_notes,
-			   json_t **out, kn_error *err)
-{
-	static const char *const names[] = {"id", "kind", "body", "author", "created_at", NULL};
-	pg_conn *c = NULL;
-	PGresult *res = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = exec_fmt(c,
-			       work_notes
-				   ? "SELECT id, kind, body, author, created_at FROM comments"
-				     " WHERE type=$1 AND rec_id=$2 ORDER BY id"
-				   : "SELECT id, kind, body, author, created_at FROM comments"
-				     " WHERE type=$1 AND rec_id=$2 AND kind='comment' ORDER BY id",
-			       &res, "comments", err, "sI", type, rec_id)) != 0)
-		return r;
-	*out = rows_array(res, names, "itttt");
-	PQclear(res);
-	return 0;
-}
-
-static int pg_rel_insert(kn_store *st, const json_t *rel, int64_t *id, kn_error *err)
-{
-	static const char *const spec[] = {"s:from_type",  "i:from_id", "s:kind",
-					   "s:to_type",	   "i:to_id",	"s:created_by",
-					   "s:created_at", NULL};
-	int r = write_obj(st,
-			  "INSERT INTO relations(from_type, from_id, kind, to_type, to_id,"
-			  " created_by, created_at) VALUES($1,$2,$3,$4,$5,$6,$7) RETURNING id",
-			  rel, spec, "relation", id, err);
-	if (r == KN_ECONFLICT)
-		r = kn_fail(err, KN_ECONFLICT, "", "this relation already exists");
-	return r;
-}
-
-static const char *const rel_names[] = {"id",	 "from_type",  "from_id",    "kind", "to_type",
-					"to_id", "created_by", "created_at", NULL};
-#define REL_COLS "id, from_type, from_id, kind, to_type, to_id, created_by, created_at"
-
-static int pg_rel_list(kn_store *st, const char *type, int64_t rec_id, json_t **out,
-		       kn_error *err)
-{
-	pg_conn *c = NULL;
-	PGresult *res = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = exec_fmt(c,
-			       "SELECT " REL_COLS " FROM relations WHERE (from_type=$1 AND"
-			       " from_id=$2) OR (to_type=$1 AND to_id=$2) ORDER BY id",
-			       &res, "relations", err, "sI", type, rec_id)) != 0)
-		return r;
-	*out = rows_array(res, rel_names, "itittitt");
-	PQclear(res);
-	return 0;
-}
-
-static int pg_rel_delete(kn_store *st, int64_t id, kn_error *err)
-{
-	pg_conn *c = NULL;
-	PGresult *res = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = can_write(c, err)) != 0 ||
-	    (r = exec_fmt(c, "DELETE FROM relations WHERE id=$1", &res, "relation", err, "I",
-			  id)) != 0)
-		return r;
-	if (strtoll(PQcmdTuples(res), NULL, 10) == 0)
-		r = kn_fail(err, KN_ENOTFOUND, "", "relation %lld not found", (long long)id);
-	PQclear(res);
-	return r;
-}
-
-struct obj_scan_ctx {
-	const char *const *names;
-	const char *kinds;
-	int (*cb)(void *ctx, const json_t *o);
-	void *ctx;
-};
-
-static int obj_scan_row(void *p, const PGresult *res, int row)
-{
-	struct obj_scan_ctx *x = p;
-	json_t *o = row_object(res, row, x->names, x->kinds);
-	int r = x->cb(x->ctx, o);
-	json_decref(o);
-	return r;
-}
-
-static int pg_comment_scan(kn_store *st, int (*cb)(void *ctx, const json_t *c), void *ctx,
-			   kn_error *err)
-{
-	static const char *const names[] = {"id",   "type",   "rec_id",	    "kind",
-					    "body", "author", "created_at", NULL};
-	pg_conn *c = NULL;
-	int r = conn_get(S(st), &c, err);
-	struct obj_scan_ctx x = {names, "ititttt", cb, ctx};
-	return r ? r
-		 : scan_pages(c,
-			      "SELECT id, type, rec_id, kind, body, author, created_at FROM comments"
-			      " WHERE id > $1 ORDER BY id LIMIT 1000",
-			      obj_scan_row, &x, "scan", err);
-}
-
-static int pg_rel_scan(kn_store *st, int (*cb)(void *ctx, const json_t *r), void *ctx,
-		       kn_error *err)
-{
-	pg_conn *c = NULL;
-	int r = conn_get(S(st), &c, err);
-	struct obj_scan_ctx x = {rel_names, "itittitt", cb, ctx};
-	return r ? r
-		 : scan_pages(c,
-			      "SELECT " REL_COLS " FROM relations WHERE id > $1 ORDER BY id"
-			      " LIMIT 1000",
-			      obj_scan_row, &x, "scan", err);
-}
-
-/* ---- journal ------------------------------------------------------------------------ */
-
-static int pg_journal_head(kn_store *st, int64_t *seq, char hash[65], kn_error *err)
-{
-	pg_conn *c = NULL;
-	PGresult *res = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = exec_fmt(c, "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1", &res,
-			       "journal", err, "")) != 0)
-		return r;
-	if (PQntuples(res)) {
-		*seq = cell_int(res, 0, 0);
-		cpy(hash, 65, PQgetvalue(res, 0, 1));
-	} else {
-		*seq = 0;
-		memset(hash, '0', 64);
-		hash[64] = 0;
-	}
-	PQclear(res);
-	return 0;
-}
-
-static int pg_journal_insert(kn_store *st, const kn_jentry *e, kn_error *err)
-{
-	pg_conn *c = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = can_write(c, err)) != 0)
-		return r;
-	if (!e->changes)
-		return kn_fail(err, KN_EINVAL, "changes", "journal entry without changes");
-	return exec_fmt(c,
-			"INSERT INTO journal(seq, at, actor, type, rec_id, action, changes,"
-			" reason, digest, prev, hash) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-			NULL, "journal", err, "IsssIssssss", e->seq, e->at, e->actor, e->type,
-			e->rec_id, e->action, e->changes, e->reason, e->digest, e->prev, e->hash);
-}
-
-static int pg_journal_list(kn_store *st, const char *type, int64_t rec_id, json_t **out,
-			   kn_error *err)
-{
-	pg_conn *c = NULL;
-	PGresult *res = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = exec_fmt(c,
-			       "SELECT seq, at, actor, action, changes, reason FROM journal"
-			       " WHERE type=$1 AND rec_id=$2 ORDER BY seq",
-			       &res, "journal", err, "sI", type, rec_id)) != 0)
-		return r;
-	json_t *arr = json_array();
-	for (int i = 0; i < PQntuples(res) && !r; i++) {
-		json_t *ch = json_loadb(PQgetvalue(res, i, 4), (size_t)PQgetlength(res, i, 4),
-					JSON_DECODE_ANY, NULL);
-		if (!ch) {
-			r = kn_fail(err, KN_ESTORE, "", "journal entry %lld: changes are not JSON",
-				    (long long)cell_int(res, i, 0));
-			break;
-		}
-		json_t *o = json_object();
-		json_object_set_new_nocheck(o, "seq", json_integer(cell_int(res, i, 0)));
-		json_object_set_new_nocheck(o, "at", cell_text(res, i, 1));
-		json_object_set_new_nocheck(o, "actor", cell_text(res, i, 2));
-		json_object_set_new_nocheck(o, "action", cell_text(res, i, 3));
-		json_object_set_new_nocheck(o, "changes", ch);
-		json_object_set_new_nocheck(o, "reason", cell_text(res, i, 5));
-		json_array_append_new(arr, o);
-	}
-	PQclear(res);
-	if (r)
-		json_decref(arr);
-	else
-		*out = arr;
-	return r;
-}
-
-struct journal_scan_ctx {
-	int (*cb)(void *ctx, const kn_jentry *e);
-	void *ctx;
-};
-
-static int journal_scan_row(void *p, const PGresult *res, int i)
-{
-	struct journal_scan_ctx *x = p;
-	kn_jentry e;
-	e.seq = cell_int(res, i, 0);
-	cpy(e.at, sizeof e.at, PQgetvalue(res, i, 1));
-	cpy(e.actor, sizeof e.actor, PQgetvalue(res, i, 2));
-	cpy(e.type, sizeof e.type, PQgetvalue(res, i, 3));
-	e.rec_id = cell_int(res, i, 4);
-	cpy(e.action, sizeof e.action, PQgetvalue(res, i, 5));
-	e.changes = PQgetvalue(res, i, 6);
-	e.reason = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7);
-	cpy(e.digest, sizeof e.digest, PQgetvalue(res, i, 8));
-	cpy(e.prev, sizeof e.prev, PQgetvalue(res, i, 9));
-	cpy(e.hash, sizeof e.hash, PQgetvalue(res, i, 10));
-	return x->cb(x->ctx, &e);
-}
-
-static int pg_journal_scan(kn_store *st, int (*cb)(void *ctx, const kn_jentry *e), void *ctx,
-			   kn_error *err)
-{
-	pg_conn *c = NULL;
-	int r = conn_get(S(st), &c, err);
-	struct journal_scan_ctx x = {cb, ctx};
-	return r ? r
-		 : scan_pages(c,
-			      "SELECT seq, at, actor, type, rec_id, action, changes, reason,"
-			      " digest, prev, hash FROM journal WHERE seq > $1 ORDER BY seq"
-			      " LIMIT 1000",
-			      journal_scan_row, &x, "journal", err);
-}
-
-/* ---- users, tokens, sessions ----------------------------------------------------- */
-
-#define USER_COLS "u.id, u.name, u.role, u.org, u.pwhash, u.failures, u.locked_until, u.disabled"
-
-static void user_row(const PGresult *res, kn_user *u)
-{
-	memset(u, 0, sizeof *u);
-	u->id = cell_int(res, 0, 0);
-	cpy(u->name, sizeof u->name, PQgetvalue(res, 0, 1));
-	u->role = kn_role_parse(PQgetvalue(res, 0, 2));
-	cpy(u->org, sizeof u->org, PQgetvalue(res, 0, 3));
-	cpy(u->pwhash, sizeof u->pwhash, PQgetvalue(res, 0, 4));
-	u->failures = (int)cell_int(res, 0, 5);
-	u->locked_until = cell_int(res, 0, 6);
-	u->disabled = cell_int(res, 0, 7) != 0;
-}
-
-/* A single-row user query (parameters per exec_fmt); KN_ENOTFOUND with
- * detail `what` when no row; csrf (may be NULL) receives column 8. */
-static int user_query(kn_store *st, const char *sql, const char *fmt, const char *p1, int64_t i2,
-		      kn_user *out, char *csrf, const char *what, kn_error *err)
-{
-	pg_conn *c = NULL;
-	PGresult *res = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r)
-		return r;
-	if (strcmp(fmt, "s") == 0)
-		r = exec_fmt(c, sql, &res, "user", err, "s", p1);
-	else if (strcmp(fmt, "I") == 0)
-		r = exec_fmt(c, sql, &res, "user", err, "I", i2);
-	else
-		r = exec_fmt(c, sql, &res, "user", err, "sI", p1, i2);
-	if (r)
-		return r;
-	if (PQntuples(res)) {
-		user_row(res, out);
-		if (csrf)
-			cpy(csrf, 64, PQgetvalue(res, 0, 8));
-	} else {
-		r = kn_fail(err, KN_ENOTFOUND, "", "%s", what);
-	}
-	PQclear(res);
-	return r;
-}
-
-/* One write with parameters per exec_fmt; *n the rows changed, *id column
- * 0 of a RETURNING row (either may be NULL). */
-static int write_fmt(kn_store *st, const char *sql, const char *what, int64_t *n, int64_t *id,
-		     kn_error *err, const char *fmt, ...)
-{
-	pg_conn *c = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = can_write(c, err)) != 0)
-		return r;
-	size_t np = strlen(fmt);
-	pg_vals pv;
-	vals_init(&pv, np);
-	va_list ap;
-	va_start(ap, fmt);
-	for (; *fmt; fmt++) {
-		if (*fmt == 's' || *fmt == 'z') {
-			const char *v = va_arg(ap, const char *);
-			pv.v[pv.n++] = *fmt == 'z' && v && !*v ? NULL : v;
-		} else if (*fmt == 'I') {
-			vals_int(&pv, va_arg(ap, int64_t));
-		} else {
-			vals_int(&pv, va_arg(ap, int));
-		}
-	}
-	va_end(ap);
-	PGresult *res = NULL;
-	r = exec_params(c, sql, strlen(sql), (int)np, pv.v, &res, what, err);
-	if (!r && n)
-		*n = strtoll(PQcmdTuples(res), NULL, 10);
-	if (!r && id)
-		*id = PQntuples(res) ? cell_int(res, 0, 0) : 0;
-	PQclear(res);
-	vals_free(&pv);
-	return r;
-}
-
-static int pg_user_insert(kn_store *st, kn_user *u, kn_error *err)
-{
-	const char *role = kn_role_name(u->role);
-	if (!role || !*role)
-		return kn_fail(err, KN_EINVAL, "role", "unknown role %d", u->role);
-	if (!u->name[0])
-		return kn_fail(err, KN_EINVAL, "name", "user name is empty");
-	int64_t id = 0;
-	int r = write_fmt(st,
-			  "INSERT INTO users(name, role, org, pwhash, failures, locked_until,"
-			  " disabled) VALUES($1,$2,$3,$4,$5,$6,$7) RETURNING id",
-			  "user", NULL, &id, err, "sszziIi", u->name, role, u->org, u->pwhash,
-			  u->failures, u->locked_until, (int)u->disabled);
-	if (r == KN_ECONFLICT)
-		return kn_fail(err, KN_ECONFLICT, "name", "user %s already exists", u->name);
-	if (!r)
-		u->id = id;
-	return r;
-}
-
-static int pg_user_get(kn_store *st, const char *name, int64_t id, kn_user *out, kn_error *err)
-{
-	if (name)
-		return user_query(st, "SELECT " USER_COLS " FROM users u WHERE u.name=$1", "s",
-				  name, 0, out, NULL, "no such user", err);
-	return user_query(st, "SELECT " USER_COLS " FROM users u WHERE u.id=$1", "I", NULL, id,
-			  out, NULL, "no such user", err);
-}
-
-static int pg_user_set_login(kn_store *st, int64_t uid, int failures, int64_t locked_until,
-			     kn_error *err)
-{
-	int64_t n = 0;
-	int r = write_fmt(st, "UPDATE users SET failures=$1, locked_until=$2 WHERE id=$3", "user",
-			  &n, NULL, err, "iII", failures, locked_until, uid);
-	if (!r && !n)
-		r = kn_fail(err, KN_ENOTFOUND, "", "no such user");
-	return r;
-}
-
-static int pg_token_insert(kn_store *st, int64_t uid, const char *hash, const char *label,
-			   const char *created_at, kn_error *err)
-{
-	if (!hash || !created_at)
-		return kn_fail(err, KN_EINVAL, "", "token without hash or date");
-	int r = write_fmt(st,
-			  "INSERT INTO tokens(user_id, hash, label, created_at)"
-			  " VALUES($1,$2,$3,$4)",
-			  "token", NULL, NULL, err, "Iszs", uid, hash, label, created_at);
-	if (r == KN_ENOTFOUND)
-		r = kn_fail(err, KN_ENOTFOUND, "", "no such user");
-	return r;
-}
-
-static int pg_token_lookup(kn_store *st, const char *hash, kn_user *out, kn_error *err)
-{
-	return user_query(st,
-			  "SELECT " USER_COLS " FROM tokens t JOIN users u ON u.id = t.user_id"
-			  " WHERE t.hash=$1",
-			  "s", hash ? hash : "", 0, out, NULL, "no such token", err);
-}
-
-static int pg_session_insert(kn_store *st, const char *hash, int64_t uid, const char *csrf,
-			     int64_t expires, kn_error *err)
-{
-	if (!hash || !csrf)
-		return kn_fail(err, KN_EINVAL, "", "session without hash or csrf");
-	int r = write_fmt(st,
-			  "INSERT INTO sessions(hash, user_id, csrf, expires) VALUES($1,$2,$3,$4)",
-			  "session", NULL, NULL, err, "sIsI", hash, uid, csrf, expires);
-	if (r == KN_ENOTFOUND)
-		r = kn_fail(err, KN_ENOTFOUND, "", "no such user");
-	return r;
-}
-
-static int pg_session_lookup(kn_store *st, const char *hash, int64_t now, kn_user *out,
-			     char csrf[64], kn_error *err)
-{
-	return user_query(st,
-			  "SELECT " USER_COLS ", s.csrf FROM sessions s"
-			  " JOIN users u ON u.id = s.user_id WHERE s.hash=$1 AND s.expires>$2",
-			  "sI", hash ? hash : "", now, out, csrf, "no such session", err);
-}
-
-static int pg_session_delete(kn_store *st, const char *hash, kn_error *err)
-{
-	return write_fmt(st, "DELETE FROM sessions WHERE hash=$1", "session", NULL, NULL, err, "s",
-			 hash ? hash : "");
-}
-
-static int pg_session_purge(kn_store *st, int64_t now, int64_t *n, kn_error *err)
-{
-	return write_fmt(st, "DELETE FROM sessions WHERE expires<=$1", "session", n, NULL, err,
-			 "I", now);
-}
-
-/* ---- jobs ----------------------------------------------------------------------------- */
-
-static int pg_job_ensure(kn_store *st, const char *name, int64_t due_at, kn_error *err)
-{
-	return write_fmt(st,
-			 "INSERT INTO jobs(name, due_at) VALUES($1,$2) ON CONFLICT(name) DO NOTHING",
-			 "job", NULL, NULL, err, "sI", name, due_at);
-}
-
-static int pg_job_claim(kn_store *st, const char *name, int64_t now, int64_t lease_until,
-			const char *owner, int64_t *due_at, kn_error *err)
-{
-	int64_t n = 0;
-	int r = write_fmt(st,
-			  "UPDATE jobs SET owner=$1, lease_until=$2, attempts=attempts+1"
-			  " WHERE name=$3 AND due_at<=$4 AND lease_until<=$4 RETURNING due_at",
-			  "job", &n, due_at, err, "sIsI", owner, lease_until, name, now);
-	if (!r && !n)
-		r = kn_fail(err, KN_ENOTFOUND, "", "job %s is not due", name);
-	return r;
-}
-
-static int pg_job_finish(kn_store *st, const char *name, const char *owner, int64_t next_due,
-			 int64_t lease_until, const char *at, const char *error, kn_error *err)
-{
-	int64_t n = 0;
-	int r = write_fmt(st,
-			  "UPDATE jobs SET due_at=CASE WHEN $1::bigint<0 THEN due_at"
-			  " ELSE $1::bigint END, lease_until=$2::bigint,"
-			  " owner=CASE WHEN $2::bigint=0 THEN '' ELSE owner END,"
-			  " runs=runs+CASE WHEN $4::text IS NULL THEN 1 ELSE 0 END, last_at=$3,"
-			  " last_error=coalesce($4::text,'') WHERE name=$5 AND owner=$6",
-			  "job", &n, NULL, err, "IIssss", next_due, lease_until, at, error, name,
-			  owner);
-	if (!r && !n)
-		r = kn_fail(err, KN_ECONFLICT, "", "job %s is no longer held by %s", name, owner);
-	return r;
-}
-
-static int pg_job_list(kn_store *st, kn_job **out, size_t *n, kn_error *err)
-{
-	pg_conn *c = NULL;
-	PGresult *res = NULL;
-	*out = NULL;
-	*n = 0;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = exec_fmt(c,
-			       "SELECT name, due_at, lease_until, owner, runs, attempts, last_at,"
-			       " last_error FROM jobs ORDER BY name",
-			       &res, "jobs", err, "")) != 0)
-		return r;
-	*n = (size_t)PQntuples(res);
-	*out = kn_xcalloc(*n + 1, sizeof **out);
-	for (int i = 0; i < (int)*n; i++) {
-		kn_job *j = &(*out)[i];
-		cpy(j->name, sizeof j->name, PQgetvalue(res, i, 0));
-		j->due_at = cell_int(res, i, 1);
-		j->lease_until = cell_int(res, i, 2);
-		cpy(j->owner, sizeof j->owner, PQgetvalue(res, i, 3));
-		j->runs = cell_int(res, i, 4);
-		j->attempts = cell_int(res, i, 5);
-		cpy(j->last_at, sizeof j->last_at, PQgetvalue(res, i, 6));
-		cpy(j->last_error, sizeof j->last_error, PQgetvalue(res, i, 7));
-	}
-	PQclear(res);
-	return 0;
-}
-
 /* ---- full-text search ------------------------------------------------------------ */
 
 /* An array literal {"a","b"} of the postings' tokens. */
@@ -1697,8 +1227,9 @@ static void text_array(kn_buf *b, const kn_posting *p, size_t n)
 static int pg_search_set(kn_store *st, const char *type, int64_t rec_id, const kn_posting *p,
 			 size_t n, kn_error *err)
 {
-	int r = write_fmt(st, "DELETE FROM search WHERE type=$1 AND rec_id=$2", "search", NULL,
-			  NULL, err, "sI", type, rec_id);
+	kn_sqlarg a[4] = {KN_ARG_T(type), KN_ARG_I(rec_id)};
+	int r = pg_run(st, "DELETE FROM search WHERE type=? AND rec_id=?", a, 2, true, NULL, NULL,
+		       NULL, err);
 	if (r || !n)
 		return r;
 	kn_buf toks, ws;
@@ -1709,70 +1240,18 @@ static int pg_search_set(kn_store *st, const char *type, int64_t rec_id, const k
 	for (size_t i = 0; i < n; i++)
 		kn_buf_addf(&ws, "%s%d", i ? "," : "", p[i].w);
 	kn_buf_adds(&ws, "}");
-	r = write_fmt(st,
-		      "INSERT INTO search(type, tok, rec_id, w) SELECT $1, t, $2, w"
-		      " FROM unnest($3::text[], $4::int[]) AS u(t, w)",
-		      "search", NULL, NULL, err, "sIss", type, rec_id, toks.data, ws.data);
+	a[2] = KN_ARG_T(toks.data);
+	a[3] = KN_ARG_T(ws.data);
+	r = pg_run(st,
+		   "INSERT INTO search(type, tok, rec_id, w) SELECT ?, t, ?, w"
+		   " FROM unnest(CAST(? AS text[]), CAST(? AS int[])) AS u(t, w)",
+		   a, 4, true, NULL, NULL, NULL, err);
 	kn_buf_release(&toks);
 	kn_buf_release(&ws);
 	return r;
 }
 
-static int pg_search_rank(kn_store *st, const char *type, const kn_sterm *terms, size_t nterms,
-			  int limit, int64_t **ids, int64_t **scores, size_t *n, kn_error *err)
-{
-	pg_conn *c = NULL;
-	*ids = *scores = NULL;
-	*n = 0;
-	int r = conn_get(S(st), &c, err);
-	if (r || !nterms)
-		return r;
-	const char *params[3 * KN_TERMS_CAP];
-	char hi[KN_TERMS_CAP][KN_TOK_MAX + 4];
-	size_t np = 0;
-	kn_buf b;
-	kn_buf_init(&b, 0);
-	kn_sql_search_rank(KN_PG, type, terms, nterms > KN_TERMS_CAP ? KN_TERMS_CAP : nterms, limit,
-			   &b, params, &np, hi);
-	PGresult *res = NULL;
-	r = exec_params(c, b.data, b.len, (int)np, params, &res, "search", err);
-	if (!r) {
-		*n = (size_t)PQntuples(res);
-		*ids = kn_xcalloc(*n + 1, sizeof **ids);
-		*scores = kn_xcalloc(*n + 1, sizeof **scores);
-		for (int i = 0; i < (int)*n; i++) {
-			(*ids)[i] = cell_int(res, i, 0);
-			(*scores)[i] = cell_int(res, i, 1);
-		}
-	}
-	PQclear(res);
-	kn_buf_release(&b);
-	return r;
-}
-
 /* ---- copies ------------------------------------------------------------------------ */
-
-static int pg_table_scan(kn_store *st, const kn_systable *t,
-			 int (*cb)(void *ctx, const json_t *row), void *ctx, kn_error *err)
-{
-	pg_conn *c = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r)
-		return r;
-	struct obj_scan_ctx x = {t->cols, t->kinds, cb, ctx};
-	char *sql = kn_sql_systable_select(KN_PG, t, SCAN_PAGE);
-	if (t->int_key) {
-		r = scan_pages(c, sql, obj_scan_row, &x, t->name, err);
-	} else {
-		PGresult *res = NULL;
-		r = exec_fmt(c, sql, &res, t->name, err, "");
-		for (int i = 0; !r && i < PQntuples(res); i++)
-			r = obj_scan_row(&x, res, i);
-		PQclear(res);
-	}
-	free(sql);
-	return r;
-}
 
 /* Insert the members of row named by cols (kinds per column) into a table. */
 static int insert_row(kn_store *st, const char *sql, const char *const *cols,
@@ -1794,14 +1273,6 @@ static int insert_row(kn_store *st, const char *sql, const char *const *cols,
 		r = exec_params(c, sql, strlen(sql), (int)n, pv.v, &res, what, err);
 	PQclear(res);
 	vals_free(&pv);
-	return r;
-}
-
-static int pg_table_insert(kn_store *st, const kn_systable *t, const json_t *row, kn_error *err)
-{
-	char *sql = kn_sql_systable_insert(KN_PG, t);
-	int r = insert_row(st, sql, t->cols, t->kinds, row, t->name, err);
-	free(sql);
 	return r;
 }
 
@@ -1848,31 +1319,6 @@ static int pg_load_done(kn_store *st, const kn_schema *sch, kn_error *err)
 	return r;
 }
 
-/* ---- meta ----------------------------------------------------------------------------- */
-
-static int pg_meta_get(kn_store *st, const char *key, char **val, kn_error *err)
-{
-	pg_conn *c = NULL;
-	PGresult *res = NULL;
-	*val = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = exec_fmt(c, "SELECT value FROM meta WHERE key=$1", &res, "meta", err, "s",
-			       key)) != 0)
-		return r;
-	if (PQntuples(res))
-		*val = kn_xstrdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return 0;
-}
-
-static int pg_meta_set(kn_store *st, const char *key, const char *val, kn_error *err)
-{
-	return write_fmt(st,
-			 "INSERT INTO meta(key, value) VALUES($1, $2)"
-			 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-			 "meta", NULL, NULL, err, "ss", key ? key : "", val ? val : "");
-}
-
 const kn_store_ops kn_store_pg = {
     .name = "postgres",
     .open = pg_open,
@@ -1884,44 +1330,44 @@ const kn_store_ops kn_store_pg = {
     .undo = pg_undo,
     .commit = pg_commit,
     .rollback = pg_rollback,
-    .rec_next_number = pg_rec_next_number,
+    .rec_next_number = kn_sqlop_next_number,
     .rec_insert = pg_rec_insert,
     .rec_update = pg_rec_update,
     .rec_get = pg_rec_get,
     .rec_get_key = pg_rec_get_key,
     .rec_list = pg_rec_list,
     .rec_scan = pg_rec_scan,
-    .comment_insert = pg_comment_insert,
-    .comment_list = pg_comment_list,
-    .comment_scan = pg_comment_scan,
-    .rel_insert = pg_rel_insert,
-    .rel_delete = pg_rel_delete,
-    .rel_list = pg_rel_list,
-    .rel_scan = pg_rel_scan,
-    .journal_head = pg_journal_head,
-    .journal_insert = pg_journal_insert,
-    .journal_list = pg_journal_list,
-    .journal_scan = pg_journal_scan,
-    .user_insert = pg_user_insert,
-    .user_get = pg_user_get,
-    .user_set_login = pg_user_set_login,
-    .token_insert = pg_token_insert,
-    .token_lookup = pg_token_lookup,
-    .session_insert = pg_session_insert,
-    .session_lookup = pg_session_lookup,
-    .session_delete = pg_session_delete,
-    .session_purge = pg_session_purge,
-    .job_ensure = pg_job_ensure,
-    .job_claim = pg_job_claim,
-    .job_finish = pg_job_finish,
-    .job_list = pg_job_list,
+    .comment_insert = kn_sqlop_comment_insert,
+    .comment_list = kn_sqlop_comment_list,
+    .comment_scan = kn_sqlop_comment_scan,
+    .rel_insert = kn_sqlop_rel_insert,
+    .rel_delete = kn_sqlop_rel_delete,
+    .rel_list = kn_sqlop_rel_list,
+    .rel_scan = kn_sqlop_rel_scan,
+    .journal_head = kn_sqlop_journal_head,
+    .journal_insert = kn_sqlop_journal_insert,
+    .journal_list = kn_sqlop_journal_list,
+    .journal_scan = kn_sqlop_journal_scan,
+    .user_insert = kn_sqlop_user_insert,
+    .user_get = kn_sqlop_user_get,
+    .user_set_login = kn_sqlop_user_set_login,
+    .token_insert = kn_sqlop_token_insert,
+    .token_lookup = kn_sqlop_token_lookup,
+    .session_insert = kn_sqlop_session_insert,
+    .session_lookup = kn_sqlop_session_lookup,
+    .session_delete = kn_sqlop_session_delete,
+    .session_purge = kn_sqlop_session_purge,
+    .job_ensure = kn_sqlop_job_ensure,
+    .job_claim = kn_sqlop_job_claim,
+    .job_finish = kn_sqlop_job_finish,
+    .job_list = kn_sqlop_job_list,
     .search_set = pg_search_set,
-    .search_rank = pg_search_rank,
-    .table_scan = pg_table_scan,
-    .table_insert = pg_table_insert,
+    .search_rank = kn_sqlop_search_rank,
+    .table_scan = kn_sqlop_table_scan,
+    .table_insert = kn_sqlop_table_insert,
     .rec_restore = pg_rec_restore,
     .load_done = pg_load_done,
     .backup_file = NULL, /* pg_dump, or kanri backup's portable copy */
-    .meta_get = pg_meta_get,
-    .meta_set = pg_meta_set,
+    .meta_get = kn_sqlop_meta_get,
+    .meta_set = kn_sqlop_meta_set,
 };

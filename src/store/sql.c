@@ -53,7 +53,7 @@ char *kn_sql_migrated_sig(const kn_schema *sch)
 	return sch->digest ? kn_xasprintf("%d:%s", KN_STORE_FORMAT, sch->digest) : NULL;
 }
 
-char *kn_sql_systable_insert(kn_dialect d, const kn_systable *t)
+char *kn_sql_systable_insert(const kn_systable *t)
 {
 	kn_buf b;
 	kn_buf_init(&b, 0);
@@ -65,13 +65,13 @@ char *kn_sql_systable_insert(kn_dialect d, const kn_systable *t)
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			kn_buf_adds(&b, ",");
-		kn_sql_param(&b, d, i + 1);
+		kn_buf_adds(&b, "?");
 	}
 	kn_buf_adds(&b, ")");
 	return b.data;
 }
 
-char *kn_sql_systable_select(kn_dialect d, const kn_systable *t, int page)
+char *kn_sql_systable_select(const kn_systable *t, int page)
 {
 	kn_buf b;
 	kn_buf_init(&b, 0);
@@ -81,7 +81,7 @@ char *kn_sql_systable_select(kn_dialect d, const kn_systable *t, int page)
 	kn_buf_addf(&b, " FROM \"%s\"", t->name);
 	if (t->int_key && page > 0) {
 		kn_buf_addf(&b, " WHERE \"%s\">", t->cols[0]);
-		kn_sql_param(&b, d, 1);
+		kn_buf_adds(&b, "?");
 		kn_buf_addf(&b, " ORDER BY \"%s\" LIMIT %d", t->cols[0], page);
 	} else {
 		kn_buf_addf(&b, " ORDER BY \"%s\"", t->cols[0]);
@@ -381,9 +381,8 @@ int kn_sql_update(kn_dialect d, const kn_sqltype *y, const json_t *set, kn_buf *
 	return 0;
 }
 
-void kn_sql_search_rank(kn_dialect d, const char *type, const kn_sterm *terms, size_t nterms,
-			int limit, kn_buf *b, const char **params, size_t *nparams,
-			char (*hi)[KN_TOK_MAX + 4])
+void kn_sql_search_rank(const char *type, const kn_sterm *terms, size_t nterms, int limit,
+			kn_buf *b, const char **params, size_t *nparams, char (*hi)[KN_TOK_MAX + 4])
 {
 	size_t n = 0;
 	kn_buf_adds(b, "SELECT \"rec_id\", sum(\"w\") AS \"s\" FROM (");
@@ -391,15 +390,15 @@ void kn_sql_search_rank(kn_dialect d, const char *type, const kn_sterm *terms, s
 		kn_buf_adds(b, i ? " UNION ALL SELECT" : "SELECT");
 		kn_buf_adds(b, " \"rec_id\", max(\"w\") AS \"w\" FROM \"search\" WHERE \"type\"=");
 		params[n++] = type;
-		kn_sql_param(b, d, n);
+		kn_buf_adds(b, "?");
 		kn_buf_adds(b, terms[i].prefix ? " AND \"tok\">=" : " AND \"tok\"=");
 		params[n++] = terms[i].tok;
-		kn_sql_param(b, d, n);
+		kn_buf_adds(b, "?");
 		if (terms[i].prefix) {
 			kn_sterm_end(terms[i].tok, hi[i]);
 			kn_buf_adds(b, " AND \"tok\"<");
 			params[n++] = hi[i];
-			kn_sql_param(b, d, n);
+			kn_buf_adds(b, "?");
 		}
 		kn_buf_adds(b, " GROUP BY \"rec_id\"");
 	}

@@ -77,10 +77,10 @@ uint64_t kn_sql_hash(const char *s, size_t n);
 char *kn_sql_migrated_sig(const kn_schema *sch);
 
 /* INSERT INTO t(cols...) VALUES(markers...) for a system table. */
-char *kn_sql_systable_insert(kn_dialect d, const kn_systable *t);
+char *kn_sql_systable_insert(const kn_systable *t);
 /* SELECT cols... FROM t, then (int_key) WHERE key > marker ORDER BY key
  * LIMIT page when page > 0, or ORDER BY the first column. */
-char *kn_sql_systable_select(kn_dialect d, const kn_systable *t, int page);
+char *kn_sql_systable_select(const kn_systable *t, int page);
 
 /* Parameter marker number n (1-based) of dialect d appended to b. */
 void kn_sql_param(kn_buf *b, kn_dialect d, size_t n);
@@ -124,13 +124,94 @@ void kn_sqllist_release(kn_sqllist *l);
 /* The ranked search of search_rank (see store.h): SQL into b and its
  * text parameters (pointers into terms, or to the prefix ends in hi,
  * which needs nterms slots) into params (3 * nterms slots), *nparams. */
-void kn_sql_search_rank(kn_dialect d, const char *type, const kn_sterm *terms, size_t nterms,
-			int limit, kn_buf *b, const char **params, size_t *nparams,
-			char (*hi)[KN_TOK_MAX + 4]);
+void kn_sql_search_rank(const char *type, const kn_sterm *terms, size_t nterms, int limit,
+			kn_buf *b, const char **params, size_t *nparams, char (*hi)[KN_TOK_MAX + 4]);
 
 /* Unique violation on a rec_ table: KN_ECONFLICT naming column col and,
  * from obj, its value. */
 int kn_sql_unique_fail(const kn_sqltype *y, const char *col, const json_t *obj, kn_error *err);
+
+/* ---- statements through a backend ------------------------------------- */
+
+/* A parameter: an integer, a text, or null (a NULL text is null). */
+typedef struct kn_sqlarg {
+	char kind; /* 'i', 't' or 'n' */
+	int64_t i;
+	const char *t;
+} kn_sqlarg;
+
+#define KN_ARG_I(v) ((kn_sqlarg){.kind = 'i', .i = (v)})
+#define KN_ARG_T(v) ((kn_sqlarg){.kind = (v) ? 't' : 'n', .t = (v)})
+
+/* A result row, the backend's own; read through the kn_sqlexec. */
+typedef struct kn_sqlrow kn_sqlrow;
+typedef int (*kn_row_fn)(void *ctx, const kn_sqlrow *r);
+
+/* How the shared operations (rows.c) run a statement on a backend. */
+typedef struct kn_sqlexec {
+	/* Run sql (parameter markers "?", in order) with a[0..n) on this
+	 * thread's connection: row(ctx, r) for each result row (non-zero
+	 * stops and is returned); *changes (may be NULL) the rows changed.
+	 * write: a write (refused inside a read transaction; outside any
+	 * transaction it runs on its own). Errors as KN_E* codes: a unique
+	 * violation KN_ECONFLICT, a missing referenced row KN_ENOTFOUND. */
+	int (*run)(kn_store *st, const char *sql, const kn_sqlarg *a, size_t n, bool write,
+		   kn_row_fn row, void *ctx, int64_t *changes, kn_error *err);
+	bool (*null)(const kn_sqlrow *r, int col);
+	int64_t (*i)(const kn_sqlrow *r, int col);
+	/* Valid until the callback returns; never NULL ("" for null). */
+	const char *(*t)(const kn_sqlrow *r, int col, size_t *len);
+} kn_sqlexec;
+
+/* The operations on kanri's own tables (comments, relations, journal,
+ * users, tokens, sessions, meta, jobs, counters, copies, ranked search),
+ * written once for every SQL backend: see store.h for what each does.
+ * A backend puts them in its kn_store_ops and sets kn_store.sql. */
+int kn_sqlop_next_number(kn_store *st, const kn_type *t, int64_t *n, kn_error *err);
+int kn_sqlop_comment_insert(kn_store *st, const json_t *c, int64_t *id, kn_error *err);
+int kn_sqlop_comment_list(kn_store *st, const char *type, int64_t rec_id, bool work_notes,
+			  json_t **out, kn_error *err);
+int kn_sqlop_comment_scan(kn_store *st, int (*cb)(void *ctx, const json_t *c), void *ctx,
+			  kn_error *err);
+int kn_sqlop_rel_insert(kn_store *st, const json_t *r, int64_t *id, kn_error *err);
+int kn_sqlop_rel_delete(kn_store *st, int64_t id, kn_error *err);
+int kn_sqlop_rel_list(kn_store *st, const char *type, int64_t rec_id, json_t **out,
+		      kn_error *err);
+int kn_sqlop_rel_scan(kn_store *st, int (*cb)(void *ctx, const json_t *r), void *ctx,
+		      kn_error *err);
+int kn_sqlop_journal_head(kn_store *st, int64_t *seq, char hash[65], kn_error *err);
+int kn_sqlop_journal_insert(kn_store *st, const kn_jentry *e, kn_error *err);
+int kn_sqlop_journal_list(kn_store *st, const char *type, int64_t rec_id, json_t **out,
+			  kn_error *err);
+int kn_sqlop_journal_scan(kn_store *st, int (*cb)(void *ctx, const kn_jentry *e), void *ctx,
+			  kn_error *err);
+int kn_sqlop_user_insert(kn_store *st, kn_user *u, kn_error *err);
+int kn_sqlop_user_get(kn_store *st, const char *name, int64_t id, kn_user *out, kn_error *err);
+int kn_sqlop_user_set_login(kn_store *st, int64_t uid, int failures, int64_t locked_until,
+			    kn_error *err);
+int kn_sqlop_token_insert(kn_store *st, int64_t uid, const char *hash, const char *label,
+			  const char *created_at, kn_error *err);
+int kn_sqlop_token_lookup(kn_store *st, const char *hash, kn_user *out, kn_error *err);
+int kn_sqlop_session_insert(kn_store *st, const char *hash, int64_t uid, const char *csrf,
+			    int64_t expires, kn_error *err);
+int kn_sqlop_session_lookup(kn_store *st, const char *hash, int64_t now, kn_user *out,
+			    char csrf[64], kn_error *err);
+int kn_sqlop_session_delete(kn_store *st, const char *hash, kn_error *err);
+int kn_sqlop_session_purge(kn_store *st, int64_t now, int64_t *n, kn_error *err);
+int kn_sqlop_job_ensure(kn_store *st, const char *name, int64_t due_at, kn_error *err);
+int kn_sqlop_job_claim(kn_store *st, const char *name, int64_t now, int64_t lease_until,
+		       const char *owner, int64_t *due_at, kn_error *err);
+int kn_sqlop_job_finish(kn_store *st, const char *name, const char *owner, int64_t next_due,
+			int64_t lease_until, const char *at, const char *error, kn_error *err);
+int kn_sqlop_job_list(kn_store *st, kn_job **out, size_t *n, kn_error *err);
+int kn_sqlop_table_scan(kn_store *st, const kn_systable *t,
+			int (*cb)(void *ctx, const json_t *row), void *ctx, kn_error *err);
+int kn_sqlop_table_insert(kn_store *st, const kn_systable *t, const json_t *row,
+			  kn_error *err);
+int kn_sqlop_search_rank(kn_store *st, const char *type, const kn_sterm *terms, size_t nterms,
+			 int limit, int64_t **ids, int64_t **scores, size_t *n, kn_error *err);
+int kn_sqlop_meta_get(kn_store *st, const char *key, char **val, kn_error *err);
+int kn_sqlop_meta_set(kn_store *st, const char *key, const char *val, kn_error *err);
 
 /* ---- per-thread connections ------------------------------------------- */
 

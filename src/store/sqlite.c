@@ -348,6 +348,7 @@ static void wr_leave(sq_store *s, bool held)
 /* ---- open / close ---------------------------------------------------------- */
 
 static void sq_close(kn_store *st);
+static const kn_sqlexec sq_exec;
 
 static int sq_open(const char *dsn, kn_store **out, kn_error *err)
 {
@@ -361,6 +362,7 @@ static int sq_open(const char *dsn, kn_store **out, kn_error *err)
 		return kn_fail(err, KN_ESTORE, "", "sqlite library built without thread support");
 	sq_store *s = kn_xcalloc(1, sizeof *s);
 	s->base.ops = &kn_store_sqlite;
+	s->base.sql = &sq_exec;
 	s->pool.open = conn_open;
 	s->pool.reset = conn_reset;
 	s->pool.free = conn_free;
@@ -520,6 +522,62 @@ static void sq_rollback(kn_store *st)
 		run(c, "ROLLBACK", NULL);
 	tx_end(s, c);
 }
+
+/* ---- statements for the shared operations (rows.c) ---------------------------- */
+
+/* A result row is the statement itself, stepped onto the row. */
+static int sq_run(kn_store *st, const char *sql, const kn_sqlarg *a, size_t n, bool write,
+		  kn_row_fn row, void *ctx, int64_t *changes, kn_error *err)
+{
+	sq_store *s = S(st);
+	sq_conn *c = NULL;
+	sq_stmt *ps = NULL;
+	bool held = false;
+	int r = conn_get(s, &c, err);
+	if (r || (write && (r = wr_enter(s, c, &held, err)) != 0))
+		return r;
+	if ((r = stmt_gets(c, sql, &ps, err)) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			int k = (int)i + 1;
+			if (a[i].kind == 'i')
+				sqlite3_bind_int64(ps->st, k, a[i].i);
+			else if (a[i].kind == 't' && a[i].t)
+				sqlite3_bind_text(ps->st, k, a[i].t, -1, SQLITE_STATIC);
+			else
+				sqlite3_bind_null(ps->st, k);
+		}
+		int rc;
+		while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW)
+			if (row && (r = row(ctx, (const kn_sqlrow *)ps->st)) != 0)
+				break;
+		if (!r && rc != SQLITE_DONE)
+			r = sq_fail(c, rc, err, "store");
+		if (!r && changes)
+			*changes = sqlite3_changes(c->db);
+		stmt_put(ps);
+	}
+	wr_leave(s, held);
+	return r;
+}
+
+static bool sq_row_null(const kn_sqlrow *r, int col)
+{
+	return sqlite3_column_type((sqlite3_stmt *)r, col) == SQLITE_NULL;
+}
+
+static int64_t sq_row_int(const kn_sqlrow *r, int col)
+{
+	return sqlite3_column_int64((sqlite3_stmt *)r, col);
+}
+
+static const char *sq_row_text(const kn_sqlrow *r, int col, size_t *len)
+{
+	const char *t = (const char *)sqlite3_column_text((sqlite3_stmt *)r, col);
+	*len = t ? (size_t)sqlite3_column_bytes((sqlite3_stmt *)r, col) : 0;
+	return t ? t : "";
+}
+
+static const kn_sqlexec sq_exec = {sq_run, sq_row_null, sq_row_int, sq_row_text};
 
 /* ---- values ---------------------------------------------------------------- */
 
@@ -877,8 +935,6 @@ static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err
 
 /* Create missing tables, columns and indexes; never drops anything.
  * Runs in its own write transaction unless the caller has one open. */
-static int sq_meta_get(kn_store *st, const char *key, char **val, kn_error *err);
-static int sq_meta_set(kn_store *st, const char *key, const char *val, kn_error *err);
 
 /* Databases made before kanri 0.2 have relations without AUTOINCREMENT,
  * where the id of the newest relation, once deleted, could be given again:
@@ -917,7 +973,7 @@ static int sq_migrate(kn_store *st, const kn_schema *sch, kn_error *err)
 		return kn_fail(err, KN_EINTERNAL, "", "migrate inside a read transaction");
 	char *sig = kn_sql_migrated_sig(sch), *have = NULL;
 	kn_error e2;
-	bool done = sig && sq_meta_get(st, "migrated", &have, &e2) == 0 && have &&
+	bool done = sig && kn_sqlop_meta_get(st, "migrated", &have, &e2) == 0 && have &&
 		    strcmp(have, sig) == 0;
 	free(have);
 	if (own && (r = sq_begin(st, true, err)) != 0) {
@@ -939,7 +995,7 @@ static int sq_migrate(kn_store *st, const kn_schema *sch, kn_error *err)
 		}
 	}
 	if (!r && !done && sig)
-		r = sq_meta_set(st, "migrated", sig, err);
+		r = kn_sqlop_meta_set(st, "migrated", sig, err);
 	free(sig);
 	if (own) {
 		if (r)
@@ -959,34 +1015,6 @@ static int rec_prep(kn_store *st, const kn_type *t, sq_conn **c, kn_sqltype **y,
 	return r ? r : kn_sqltypes_get(&S(st)->types, t, y, err);
 }
 
-static int sq_rec_next_number(kn_store *st, const kn_type *t, int64_t *n, kn_error *err)
-{
-	sq_store *s = S(st);
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	bool held;
-	int r = conn_get(s, &c, err);
-	if (r || (r = wr_enter(s, c, &held, err)) != 0)
-		return r;
-	r = stmt_gets(c,
-		      "INSERT INTO counters(type, next) VALUES(?, 2) ON CONFLICT(type)"
-		      " DO UPDATE SET next = next + 1 RETURNING next - 1",
-		      &ps, err);
-	if (!r) {
-		bind_text(ps->st, 1, t->name);
-		int rc = sqlite3_step(ps->st);
-		if (rc == SQLITE_ROW) {
-			*n = sqlite3_column_int64(ps->st, 0);
-			while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW)
-				;
-		}
-		if (rc != SQLITE_DONE)
-			r = sq_fail(c, rc, err, "next number");
-		stmt_put(ps);
-	}
-	wr_leave(s, held);
-	return r;
-}
 
 /* KN_ECONFLICT for a unique violation on a rec_ table, naming the
  * attribute (err->field) and, from obj, its value. */
@@ -1279,650 +1307,6 @@ static int sq_rec_scan(kn_store *st, const kn_type *t, int (*cb)(void *ctx, json
 	return r;
 }
 
-/* ---- comments and relations -------------------------------------------------- */
-
-static int need_str(const json_t *o, const char *k, const char **out, kn_error *err)
-{
-	const json_t *v = json_object_get(o, k);
-	if (!json_is_string(v))
-		return kn_fail(err, KN_EINVAL, k, "%s is missing", k);
-	*out = json_string_value(v);
-	return 0;
-}
-
-static int need_int(const json_t *o, const char *k, json_int_t *out, kn_error *err)
-{
-	const json_t *v = json_object_get(o, k);
-	if (!json_is_integer(v))
-		return kn_fail(err, KN_EINVAL, k, "%s is missing", k);
-	*out = json_integer_value(v);
-	return 0;
-}
-
-
-/* Step a bound write statement once and put it back: *changes and *id
- * (either may be NULL) get the rows changed and the new rowid. */
-static int step_write(sq_conn *c, sq_stmt *ps, const char *what, int *changes, int64_t *id,
-		      kn_error *err)
-{
-	int r = 0, rc = sqlite3_step(ps->st);
-	if (rc == SQLITE_DONE) {
-		if (changes)
-			*changes = sqlite3_changes(c->db);
-		if (id)
-			*id = sqlite3_last_insert_rowid(c->db);
-	} else {
-		r = sq_fail(c, rc, err, what);
-	}
-	stmt_put(ps);
-	return r;
-}
-
-/* Run an INSERT/UPDATE/DELETE whose parameters are the string and integer
- * members of o named by spec ("s:name" or "i:name"), as a write. *id gets
- * the new rowid, *changes the rows changed (either may be NULL). */
-static int write_obj(kn_store *st, const char *sql, const json_t *o, const char *const *spec,
-		     const char *what, int64_t *id, int *changes, kn_error *err)
-{
-	sq_store *s = S(st);
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	bool held;
-	int r = conn_get(s, &c, err);
-	if (r)
-		return r;
-	if (!json_is_object(o))
-		return kn_fail(err, KN_EINVAL, "", "%s: not an object", what);
-	for (size_t i = 0; spec[i]; i++) {
-		const char *sv;
-		json_int_t iv;
-		r = spec[i][0] == 's' ? need_str(o, spec[i] + 2, &sv, err)
-				      : need_int(o, spec[i] + 2, &iv, err);
-		if (r)
-			return r;
-	}
-	if ((r = wr_enter(s, c, &held, err)) != 0)
-		return r;
-	if ((r = stmt_gets(c, sql, &ps, err)) == 0) {
-		for (size_t i = 0; spec[i]; i++)
-			bind_json(ps->st, (int)i + 1, json_object_get(o, spec[i] + 2));
-		r = step_write(c, ps, what, changes, id, err);
-	}
-	wr_leave(s, held);
-	return r;
-}
-
-static int sq_comment_insert(kn_store *st, const json_t *cm, int64_t *id, kn_error *err)
-{
-	static const char *const spec[] = {"s:type",   "i:rec_id",     "s:kind", "s:body",
-					   "s:author", "s:created_at", NULL};
-	return write_obj(st,
-			 "INSERT INTO comments(type, rec_id, kind, body, author, created_at)"
-			 " VALUES(?,?,?,?,?,?)",
-			 cm, spec, "comment", id, NULL, err);
-}
-
-/* Comments of a record, oldest first; work notes only when asked (any
- * kind other than "comment" counts as private). */
-static int sq_comment_list(kn_store *st, const char *type, int64_t rec_id, bool work_notes,
-			   json_t **out, kn_error *err)
-{
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r)
-		return r;
-	r = stmt_gets(c,
-		      work_notes ? "SELECT id, kind, body, author, created_at FROM comments"
-				   " WHERE type=? AND rec_id=? ORDER BY id"
-				 : "SELECT id, kind, body, author, created_at FROM comments"
-				   " WHERE type=? AND rec_id=? AND kind='comment' ORDER BY id",
-		      &ps, err);
-	if (r)
-		return r;
-	bind_text(ps->st, 1, type);
-	sqlite3_bind_int64(ps->st, 2, rec_id);
-	json_t *arr = json_array();
-	int rc;
-	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
-		json_t *o = json_object();
-		json_object_set_new_nocheck(o, "id", json_integer(sqlite3_column_int64(ps->st, 0)));
-		json_object_set_new_nocheck(o, "kind", col_json_text(ps->st, 1));
-		json_object_set_new_nocheck(o, "body", col_json_text(ps->st, 2));
-		json_object_set_new_nocheck(o, "author", col_json_text(ps->st, 3));
-		json_object_set_new_nocheck(o, "created_at", col_json_text(ps->st, 4));
-		json_array_append_new(arr, o);
-	}
-	if (rc != SQLITE_DONE)
-		r = sq_fail(c, rc, err, "comments");
-	stmt_put(ps);
-	if (r)
-		json_decref(arr);
-	else
-		*out = arr;
-	return r;
-}
-
-static int sq_rel_insert(kn_store *st, const json_t *rel, int64_t *id, kn_error *err)
-{
-	static const char *const spec[] = {"s:from_type",  "i:from_id", "s:kind",
-					   "s:to_type",	   "i:to_id",	"s:created_by",
-					   "s:created_at", NULL};
-	int r = write_obj(st,
-			  "INSERT INTO relations(from_type, from_id, kind, to_type, to_id,"
-			  " created_by, created_at) VALUES(?,?,?,?,?,?,?)",
-			  rel, spec, "relation", id, NULL, err);
-	if (r == KN_ECONFLICT)
-		r = kn_fail(err, KN_ECONFLICT, "", "this relation already exists");
-	return r;
-}
-
-static int sq_rel_delete(kn_store *st, int64_t id, kn_error *err);
-
-static int sq_rel_list(kn_store *st, const char *type, int64_t rec_id, json_t **out, kn_error *err)
-{
-	static const char *const names[] = {"id",      "from_type", "from_id",	  "kind",
-					    "to_type", "to_id",	    "created_by", "created_at"};
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r)
-		return r;
-	r = stmt_gets(c,
-		      "SELECT id, from_type, from_id, kind, to_type, to_id, created_by, created_at"
-		      " FROM relations WHERE (from_type=?1 AND from_id=?2)"
-		      " OR (to_type=?1 AND to_id=?2) ORDER BY id",
-		      &ps, err);
-	if (r)
-		return r;
-	bind_text(ps->st, 1, type);
-	sqlite3_bind_int64(ps->st, 2, rec_id);
-	json_t *arr = json_array();
-	int rc;
-	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
-		json_t *o = json_object();
-		for (int i = 0; i < 8; i++)
-			json_object_set_new_nocheck(
-			    o, names[i],
-			    (i == 0 || i == 2 || i == 5)
-				? json_integer(sqlite3_column_int64(ps->st, i))
-				: col_json_text(ps->st, i));
-		json_array_append_new(arr, o);
-	}
-	if (rc != SQLITE_DONE)
-		r = sq_fail(c, rc, err, "relations");
-	stmt_put(ps);
-	if (r)
-		json_decref(arr);
-	else
-		*out = arr;
-	return r;
-}
-
-/* Every row of sql as an object with the members names (kinds: 'i' integer,
- * 't' text), passed to cb in order. */
-static int rows_scan(kn_store *st, const char *sql, const char *const *names, const char *kinds,
-		     int (*cb)(void *ctx, const json_t *o), void *ctx, kn_error *err)
-{
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = stmt_gets(c, sql, &ps, err)) != 0)
-		return r;
-	int rc;
-	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
-		json_t *o = json_object();
-		for (int i = 0; names[i]; i++)
-			json_object_set_new_nocheck(o, names[i],
-						    kinds[i] == 'i'
-							? json_integer(sqlite3_column_int64(ps->st, i))
-							: col_json_text(ps->st, i));
-		r = cb(ctx, o);
-		json_decref(o);
-		if (r)
-			break;
-	}
-	if (!r && rc != SQLITE_DONE)
-		r = sq_fail(c, rc, err, "scan");
-	stmt_put(ps);
-	return r;
-}
-
-static int sq_comment_scan(kn_store *st, int (*cb)(void *ctx, const json_t *c), void *ctx,
-			   kn_error *err)
-{
-	static const char *const names[] = {"id",   "type",   "rec_id",	    "kind",
-					    "body", "author", "created_at", NULL};
-	return rows_scan(st,
-			 "SELECT id, type, rec_id, kind, body, author, created_at FROM comments"
-			 " ORDER BY id",
-			 names, "ititttt", cb, ctx, err);
-}
-
-static int sq_rel_scan(kn_store *st, int (*cb)(void *ctx, const json_t *r), void *ctx,
-		       kn_error *err)
-{
-	static const char *const names[] = {"id",	"from_type", "from_id",	   "kind", "to_type",
-					    "to_id", "created_by", "created_at", NULL};
-	return rows_scan(st,
-			 "SELECT id, from_type, from_id, kind, to_type, to_id, created_by,"
-			 " created_at FROM relations ORDER BY id",
-			 names, "itittitt", cb, ctx, err);
-}
-
-/* ---- journal ------------------------------------------------------------------- */
-
-static int sq_journal_head(kn_store *st, int64_t *seq, char hash[65], kn_error *err)
-{
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = stmt_gets(c, "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1", &ps,
-				err)) != 0)
-		return r;
-	int rc = sqlite3_step(ps->st);
-	if (rc == SQLITE_ROW) {
-		*seq = sqlite3_column_int64(ps->st, 0);
-		cpy(hash, 65, col_text(ps->st, 1));
-	} else if (rc == SQLITE_DONE) {
-		*seq = 0;
-		memset(hash, '0', 64);
-		hash[64] = 0;
-	} else {
-		r = sq_fail(c, rc, err, "journal");
-	}
-	stmt_put(ps);
-	return r;
-}
-
-static int sq_journal_insert(kn_store *st, const kn_jentry *e, kn_error *err)
-{
-	sq_store *s = S(st);
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	bool held;
-	int r = conn_get(s, &c, err);
-	if (r)
-		return r;
-	if (!e->changes)
-		return kn_fail(err, KN_EINVAL, "changes", "journal entry without changes");
-	if ((r = wr_enter(s, c, &held, err)) != 0)
-		return r;
-	r = stmt_gets(c,
-		      "INSERT INTO journal(seq, at, actor, type, rec_id, action, changes, reason,"
-		      " digest, prev, hash) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-		      &ps, err);
-	if (!r) {
-		sqlite3_bind_int64(ps->st, 1, e->seq);
-		bind_text(ps->st, 2, e->at);
-		bind_text(ps->st, 3, e->actor);
-		bind_text(ps->st, 4, e->type);
-		sqlite3_bind_int64(ps->st, 5, e->rec_id);
-		bind_text(ps->st, 6, e->action);
-		bind_text(ps->st, 7, e->changes);
-		bind_text(ps->st, 8, e->reason);
-		bind_text(ps->st, 9, e->digest);
-		bind_text(ps->st, 10, e->prev);
-		bind_text(ps->st, 11, e->hash);
-		int rc = sqlite3_step(ps->st);
-		if (rc != SQLITE_DONE)
-			r = sq_fail(c, rc, err, "journal");
-		stmt_put(ps);
-	}
-	wr_leave(s, held);
-	return r;
-}
-
-static int sq_journal_list(kn_store *st, const char *type, int64_t rec_id, json_t **out,
-			   kn_error *err)
-{
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = stmt_gets(c,
-				"SELECT seq, at, actor, action, changes, reason FROM journal"
-				" WHERE type=? AND rec_id=? ORDER BY seq",
-				&ps, err)) != 0)
-		return r;
-	bind_text(ps->st, 1, type);
-	sqlite3_bind_int64(ps->st, 2, rec_id);
-	json_t *arr = json_array();
-	int rc;
-	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
-		json_t *ch =
-		    json_loadb((const char *)sqlite3_column_blob(ps->st, 4),
-			       (size_t)sqlite3_column_bytes(ps->st, 4), JSON_DECODE_ANY, NULL);
-		if (!ch) {
-			r = kn_fail(err, KN_ESTORE, "", "journal entry %lld: changes are not JSON",
-				    (long long)sqlite3_column_int64(ps->st, 0));
-			break;
-		}
-		json_t *o = json_object();
-		json_object_set_new_nocheck(o, "seq",
-					    json_integer(sqlite3_column_int64(ps->st, 0)));
-		json_object_set_new_nocheck(o, "at", col_json_text(ps->st, 1));
-		json_object_set_new_nocheck(o, "actor", col_json_text(ps->st, 2));
-		json_object_set_new_nocheck(o, "action", col_json_text(ps->st, 3));
-		json_object_set_new_nocheck(o, "changes", ch);
-		json_object_set_new_nocheck(o, "reason", col_json_text(ps->st, 5));
-		json_array_append_new(arr, o);
-	}
-	if (!r && rc != SQLITE_DONE)
-		r = sq_fail(c, rc, err, "journal");
-	stmt_put(ps);
-	if (r)
-		json_decref(arr);
-	else
-		*out = arr;
-	return r;
-}
-
-/* Every entry in seq order. e->changes and e->reason point into SQLite's
- * row buffer: valid during the callback only, and must not be written. */
-static int sq_journal_scan(kn_store *st, int (*cb)(void *ctx, const kn_jentry *e), void *ctx,
-			   kn_error *err)
-{
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = stmt_gets(c,
-				"SELECT seq, at, actor, type, rec_id, action, changes, reason,"
-				" digest, prev, hash FROM journal ORDER BY seq",
-				&ps, err)) != 0)
-		return r;
-	int rc;
-	kn_jentry e;
-	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
-		sqlite3_stmt *q = ps->st;
-		e.seq = sqlite3_column_int64(q, 0);
-		cpy(e.at, sizeof e.at, col_text(q, 1));
-		cpy(e.actor, sizeof e.actor, col_text(q, 2));
-		cpy(e.type, sizeof e.type, col_text(q, 3));
-		e.rec_id = sqlite3_column_int64(q, 4);
-		cpy(e.action, sizeof e.action, col_text(q, 5));
-		e.changes = (char *)col_text(q, 6);
-		e.reason = sqlite3_column_type(q, 7) == SQLITE_NULL ? NULL : (char *)col_text(q, 7);
-		cpy(e.digest, sizeof e.digest, col_text(q, 8));
-		cpy(e.prev, sizeof e.prev, col_text(q, 9));
-		cpy(e.hash, sizeof e.hash, col_text(q, 10));
-		if ((r = cb(ctx, &e)) != 0)
-			break;
-	}
-	if (!r && rc != SQLITE_DONE)
-		r = sq_fail(c, rc, err, "journal");
-	stmt_put(ps);
-	return r;
-}
-
-/* ---- users, tokens, sessions --------------------------------------------------- */
-
-#define USER_COLS "u.id, u.name, u.role, u.org, u.pwhash, u.failures, u.locked_until, u.disabled"
-
-/* Fill u from the 8 USER_COLS starting at column i0. */
-static void user_row(sqlite3_stmt *q, int i0, kn_user *u)
-{
-	memset(u, 0, sizeof *u);
-	u->id = sqlite3_column_int64(q, i0);
-	cpy(u->name, sizeof u->name, col_text(q, i0 + 1));
-	u->role = kn_role_parse(col_text(q, i0 + 2));
-	cpy(u->org, sizeof u->org, col_text(q, i0 + 3));
-	cpy(u->pwhash, sizeof u->pwhash, col_text(q, i0 + 4));
-	u->failures = sqlite3_column_int(q, i0 + 5);
-	u->locked_until = sqlite3_column_int64(q, i0 + 6);
-	u->disabled = sqlite3_column_int(q, i0 + 7) != 0;
-}
-
-/* A single-row user query with up to two text and one integer parameter;
- * KN_ENOTFOUND with detail `what` when no row. csrf (may be NULL) receives
- * column 8. */
-static int user_query(kn_store *st, const char *sql, const char *p1, int64_t i2, bool has_i2,
-		      kn_user *out, char *csrf, const char *what, kn_error *err)
-{
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = stmt_gets(c, sql, &ps, err)) != 0)
-		return r;
-	int k = 1;
-	if (p1)
-		bind_text(ps->st, k++, p1);
-	if (has_i2)
-		sqlite3_bind_int64(ps->st, k, i2);
-	int rc = sqlite3_step(ps->st);
-	if (rc == SQLITE_ROW) {
-		user_row(ps->st, 0, out);
-		if (csrf)
-			cpy(csrf, 64, col_text(ps->st, 8));
-	} else if (rc == SQLITE_DONE) {
-		r = kn_fail(err, KN_ENOTFOUND, "", "%s", what);
-	} else {
-		r = sq_fail(c, rc, err, "user");
-	}
-	stmt_put(ps);
-	return r;
-}
-
-/* Bind parameters from fmt: 's' text (NULL -> NULL), 'z' text with "" and
- * NULL -> NULL, 'I' int64_t, 'i' int. */
-static void bind_fmt(sqlite3_stmt *q, const char *fmt, va_list ap)
-{
-	for (int k = 1; *fmt; fmt++, k++) {
-		if (*fmt == 's' || *fmt == 'z') {
-			const char *v = va_arg(ap, const char *);
-			bind_text(q, k, *fmt == 'z' && v && !*v ? NULL : v);
-		} else if (*fmt == 'I') {
-			sqlite3_bind_int64(q, k, va_arg(ap, int64_t));
-		} else {
-			sqlite3_bind_int(q, k, va_arg(ap, int));
-		}
-	}
-}
-
-/* Run one write statement with parameters per bind_fmt. *changes and *id
- * (either may be NULL) get the rows changed and the new rowid. */
-static int write_fmt(kn_store *st, const char *sql, const char *what, int *changes, int64_t *id,
-		     kn_error *err, const char *fmt, ...)
-{
-	sq_store *s = S(st);
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	bool held;
-	int r = conn_get(s, &c, err);
-	if (r || (r = wr_enter(s, c, &held, err)) != 0)
-		return r;
-	if ((r = stmt_gets(c, sql, &ps, err)) == 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		bind_fmt(ps->st, fmt, ap);
-		va_end(ap);
-		r = step_write(c, ps, what, changes, id, err);
-	}
-	wr_leave(s, held);
-	return r;
-}
-
-static int sq_rel_delete(kn_store *st, int64_t id, kn_error *err)
-{
-	int n = 0;
-	int r =
-	    write_fmt(st, "DELETE FROM relations WHERE id=?", "relation", &n, NULL, err, "I", id);
-	if (!r && !n)
-		r = kn_fail(err, KN_ENOTFOUND, "", "relation %lld not found", (long long)id);
-	return r;
-}
-
-static int sq_user_insert(kn_store *st, kn_user *u, kn_error *err)
-{
-	const char *role = kn_role_name(u->role);
-	if (!role || !*role)
-		return kn_fail(err, KN_EINVAL, "role", "unknown role %d", u->role);
-	if (!u->name[0])
-		return kn_fail(err, KN_EINVAL, "name", "user name is empty");
-	int64_t id = 0;
-	int r = write_fmt(st,
-			  "INSERT INTO users(name, role, org, pwhash, failures, locked_until,"
-			  " disabled) VALUES(?,?,?,?,?,?,?)",
-			  "user", NULL, &id, err, "sszziIi", u->name, role, u->org, u->pwhash,
-			  u->failures, u->locked_until, (int)u->disabled);
-	if (r == KN_ECONFLICT)
-		return kn_fail(err, KN_ECONFLICT, "name", "user %s already exists", u->name);
-	if (!r)
-		u->id = id;
-	return r;
-}
-
-static int sq_user_get(kn_store *st, const char *name, int64_t id, kn_user *out, kn_error *err)
-{
-	if (name)
-		return user_query(st, "SELECT " USER_COLS " FROM users u WHERE u.name=?", name, 0,
-				  false, out, NULL, "no such user", err);
-	return user_query(st, "SELECT " USER_COLS " FROM users u WHERE u.id=?", NULL, id, true, out,
-			  NULL, "no such user", err);
-}
-
-static int sq_user_set_login(kn_store *st, int64_t uid, int failures, int64_t locked_until,
-			     kn_error *err)
-{
-	int n = 0;
-	int r = write_fmt(st, "UPDATE users SET failures=?, locked_until=? WHERE id=?", "user", &n,
-			  NULL, err, "iII", failures, locked_until, uid);
-	if (!r && !n)
-		r = kn_fail(err, KN_ENOTFOUND, "", "no such user");
-	return r;
-}
-
-static int sq_token_insert(kn_store *st, int64_t uid, const char *hash, const char *label,
-			   const char *created_at, kn_error *err)
-{
-	if (!hash || !created_at)
-		return kn_fail(err, KN_EINVAL, "", "token without hash or date");
-	int r =
-	    write_fmt(st, "INSERT INTO tokens(user_id, hash, label, created_at) VALUES(?,?,?,?)",
-		      "token", NULL, NULL, err, "Iszs", uid, hash, label, created_at);
-	if (r == KN_ENOTFOUND)
-		r = kn_fail(err, KN_ENOTFOUND, "", "no such user");
-	return r;
-}
-
-static int sq_token_lookup(kn_store *st, const char *hash, kn_user *out, kn_error *err)
-{
-	return user_query(st,
-			  "SELECT " USER_COLS " FROM tokens t JOIN users u ON u.id = t.user_id"
-			  " WHERE t.hash=?",
-			  hash ? hash : "", 0, false, out, NULL, "no such token", err);
-}
-
-static int sq_session_insert(kn_store *st, const char *hash, int64_t uid, const char *csrf,
-			     int64_t expires, kn_error *err)
-{
-	if (!hash || !csrf)
-		return kn_fail(err, KN_EINVAL, "", "session without hash or csrf");
-	int r = write_fmt(st, "INSERT INTO sessions(hash, user_id, csrf, expires) VALUES(?,?,?,?)",
-			  "session", NULL, NULL, err, "sIsI", hash, uid, csrf, expires);
-	if (r == KN_ENOTFOUND)
-		r = kn_fail(err, KN_ENOTFOUND, "", "no such user");
-	return r;
-}
-
-static int sq_session_lookup(kn_store *st, const char *hash, int64_t now, kn_user *out,
-			     char csrf[64], kn_error *err)
-{
-	return user_query(st,
-			  "SELECT " USER_COLS ", s.csrf FROM sessions s"
-			  " JOIN users u ON u.id = s.user_id WHERE s.hash=? AND s.expires>?",
-			  hash ? hash : "", now, true, out, csrf, "no such session", err);
-}
-
-/* Deleting a session that does not exist is not an error (logout twice). */
-static int sq_session_delete(kn_store *st, const char *hash, kn_error *err)
-{
-	return write_fmt(st, "DELETE FROM sessions WHERE hash=?", "session", NULL, NULL, err, "s",
-			 hash ? hash : "");
-}
-
-static int sq_session_purge(kn_store *st, int64_t now, int64_t *n, kn_error *err)
-{
-	int k = 0;
-	int r = write_fmt(st, "DELETE FROM sessions WHERE expires<=?", "session", &k, NULL, err,
-			  "I", now);
-	*n = k;
-	return r;
-}
-
-/* ---- jobs ------------------------------------------------------------------------ */
-
-static int sq_job_ensure(kn_store *st, const char *name, int64_t due_at, kn_error *err)
-{
-	return write_fmt(st, "INSERT INTO jobs(name, due_at) VALUES(?,?) ON CONFLICT(name) DO NOTHING",
-			 "job", NULL, NULL, err, "sI", name, due_at);
-}
-
-static int sq_job_claim(kn_store *st, const char *name, int64_t now, int64_t lease_until,
-			const char *owner, int64_t *due_at, kn_error *err)
-{
-	int n = 0;
-	int r = write_fmt(st,
-			  "UPDATE jobs SET owner=?, lease_until=?, attempts=attempts+1"
-			  " WHERE name=? AND due_at<=? AND lease_until<=?",
-			  "job", &n, NULL, err, "sIsII", owner, lease_until, name, now, now);
-	if (!r && !n)
-		r = kn_fail(err, KN_ENOTFOUND, "", "job %s is not due", name);
-	sq_conn *c = NULL;
-	if (!r && (r = conn_get(S(st), &c, err)) == 0)
-		r = query_int(c, "SELECT due_at FROM jobs WHERE name=?", name, due_at, err);
-	return r;
-}
-
-static int sq_job_finish(kn_store *st, const char *name, const char *owner, int64_t next_due,
-			 int64_t lease_until, const char *at, const char *error, kn_error *err)
-{
-	int n = 0;
-	int r = write_fmt(st,
-			  "UPDATE jobs SET due_at=CASE WHEN ?1<0 THEN due_at ELSE ?1 END,"
-			  " lease_until=?2, owner=CASE WHEN ?2=0 THEN '' ELSE owner END,"
-			  " runs=runs+(?4 IS NULL), last_at=?3, last_error=coalesce(?4,'')"
-			  " WHERE name=?5 AND owner=?6",
-			  "job", &n, NULL, err, "IIssss", next_due, lease_until, at, error, name,
-			  owner);
-	if (!r && !n)
-		r = kn_fail(err, KN_ECONFLICT, "", "job %s is no longer held by %s", name, owner);
-	return r;
-}
-
-static int sq_job_list(kn_store *st, kn_job **out, size_t *n, kn_error *err)
-{
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	*out = NULL;
-	*n = 0;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = stmt_gets(c,
-				"SELECT name, due_at, lease_until, owner, runs, attempts, last_at,"
-				" last_error FROM jobs ORDER BY name",
-				&ps, err)) != 0)
-		return r;
-	size_t cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
-		if (*n == cap)
-			*out = kn_xrealloc(*out, (cap = cap ? cap * 2 : 8) * sizeof **out);
-		kn_job *j = &(*out)[(*n)++];
-		sqlite3_stmt *q = ps->st;
-		cpy(j->name, sizeof j->name, col_text(q, 0));
-		j->due_at = sqlite3_column_int64(q, 1);
-		j->lease_until = sqlite3_column_int64(q, 2);
-		cpy(j->owner, sizeof j->owner, col_text(q, 3));
-		j->runs = sqlite3_column_int64(q, 4);
-		j->attempts = sqlite3_column_int64(q, 5);
-		cpy(j->last_at, sizeof j->last_at, col_text(q, 6));
-		cpy(j->last_error, sizeof j->last_error, col_text(q, 7));
-	}
-	if (rc != SQLITE_DONE)
-		r = sq_fail(c, rc, err, "jobs");
-	stmt_put(ps);
-	return r;
-}
-
 /* ---- full-text search ------------------------------------------------------------ */
 
 static int sq_search_set(kn_store *st, const char *type, int64_t rec_id, const kn_posting *p,
@@ -1932,8 +1316,9 @@ static int sq_search_set(kn_store *st, const char *type, int64_t rec_id, const k
 	sq_conn *c = NULL;
 	sq_stmt *ps = NULL;
 	bool held;
-	int r = write_fmt(st, "DELETE FROM search WHERE type=? AND rec_id=?", "search", NULL, NULL,
-			  err, "sI", type, rec_id);
+	kn_sqlarg a[] = {KN_ARG_T(type), KN_ARG_I(rec_id)};
+	int r = sq_run(st, "DELETE FROM search WHERE type=? AND rec_id=?", a, 2, true, NULL, NULL,
+		       NULL, err);
 	if (r || !n || (r = conn_get(s, &c, err)) != 0 || (r = wr_enter(s, c, &held, err)) != 0)
 		return r;
 	if ((r = stmt_gets(c, "INSERT INTO search(type, tok, rec_id, w) VALUES(?,?,?,?)", &ps,
@@ -1954,55 +1339,7 @@ static int sq_search_set(kn_store *st, const char *type, int64_t rec_id, const k
 	return r;
 }
 
-static int sq_search_rank(kn_store *st, const char *type, const kn_sterm *terms, size_t nterms,
-			  int limit, int64_t **ids, int64_t **scores, size_t *n, kn_error *err)
-{
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	*ids = *scores = NULL;
-	*n = 0;
-	int r = conn_get(S(st), &c, err);
-	if (r || !nterms)
-		return r;
-	const char *params[3 * KN_TERMS_CAP];
-	char hi[KN_TERMS_CAP][KN_TOK_MAX + 4];
-	size_t np = 0;
-	kn_buf b;
-	kn_buf_init(&b, 0);
-	kn_sql_search_rank(KN_SQLITE, type, terms, nterms > KN_TERMS_CAP ? KN_TERMS_CAP : nterms,
-			   limit, &b, params, &np, hi);
-	if ((r = stmt_get(c, b.data, b.len, &ps, err)) == 0) {
-		for (size_t i = 0; i < np; i++)
-			bind_text(ps->st, (int)i + 1, params[i]);
-		size_t cap = 0;
-		int rc;
-		while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
-			if (*n == cap) {
-				cap = cap ? cap * 2 : 32;
-				*ids = kn_xrealloc(*ids, cap * sizeof **ids);
-				*scores = kn_xrealloc(*scores, cap * sizeof **scores);
-			}
-			(*ids)[*n] = sqlite3_column_int64(ps->st, 0);
-			(*scores)[(*n)++] = sqlite3_column_int64(ps->st, 1);
-		}
-		if (rc != SQLITE_DONE)
-			r = sq_fail(c, rc, err, "search");
-		stmt_put(ps);
-	}
-	kn_buf_release(&b);
-	return r;
-}
-
 /* ---- copies ------------------------------------------------------------------------ */
-
-static int sq_table_scan(kn_store *st, const kn_systable *t,
-			 int (*cb)(void *ctx, const json_t *row), void *ctx, kn_error *err)
-{
-	char *sql = kn_sql_systable_select(KN_SQLITE, t, 0);
-	int r = rows_scan(st, sql, t->cols, t->kinds, cb, ctx, err);
-	free(sql);
-	return r;
-}
 
 /* Insert the members of row named by cols, in order, into a table. */
 static int insert_row(kn_store *st, const char *sql, const char *const *cols, const json_t *row,
@@ -2018,17 +1355,12 @@ static int insert_row(kn_store *st, const char *sql, const char *const *cols, co
 	if ((r = stmt_gets(c, sql, &ps, err)) == 0) {
 		for (int i = 0; cols[i]; i++)
 			bind_json(ps->st, i + 1, json_object_get(row, cols[i]));
-		r = step_write(c, ps, what, NULL, NULL, err);
+		int rc = sqlite3_step(ps->st);
+		if (rc != SQLITE_DONE)
+			r = sq_fail(c, rc, err, what);
+		stmt_put(ps);
 	}
 	wr_leave(s, held);
-	return r;
-}
-
-static int sq_table_insert(kn_store *st, const kn_systable *t, const json_t *row, kn_error *err)
-{
-	char *sql = kn_sql_systable_insert(KN_SQLITE, t);
-	int r = insert_row(st, sql, t->cols, row, t->name, err);
-	free(sql);
 	return r;
 }
 
@@ -2097,34 +1429,6 @@ static int sq_backup_file(kn_store *st, const char *path, kn_error *err)
 	return r;
 }
 
-/* ---- meta ---------------------------------------------------------------------- */
-
-static int sq_meta_get(kn_store *st, const char *key, char **val, kn_error *err)
-{
-	sq_conn *c = NULL;
-	sq_stmt *ps = NULL;
-	*val = NULL;
-	int r = conn_get(S(st), &c, err);
-	if (r || (r = stmt_gets(c, "SELECT value FROM meta WHERE key=?", &ps, err)) != 0)
-		return r;
-	bind_text(ps->st, 1, key);
-	int rc = sqlite3_step(ps->st);
-	if (rc == SQLITE_ROW)
-		*val = kn_xstrdup(col_text(ps->st, 0));
-	else if (rc != SQLITE_DONE)
-		r = sq_fail(c, rc, err, "meta");
-	stmt_put(ps);
-	return r;
-}
-
-static int sq_meta_set(kn_store *st, const char *key, const char *val, kn_error *err)
-{
-	return write_fmt(st,
-			 "INSERT INTO meta(key, value) VALUES(?, ?)"
-			 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-			 "meta", NULL, NULL, err, "ss", key ? key : "", val ? val : "");
-}
-
 const kn_store_ops kn_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -2136,44 +1440,44 @@ const kn_store_ops kn_store_sqlite = {
     .undo = sq_undo,
     .commit = sq_commit,
     .rollback = sq_rollback,
-    .rec_next_number = sq_rec_next_number,
+    .rec_next_number = kn_sqlop_next_number,
     .rec_insert = sq_rec_insert,
     .rec_update = sq_rec_update,
     .rec_get = sq_rec_get,
     .rec_get_key = sq_rec_get_key,
     .rec_list = sq_rec_list,
     .rec_scan = sq_rec_scan,
-    .comment_insert = sq_comment_insert,
-    .comment_list = sq_comment_list,
-    .comment_scan = sq_comment_scan,
-    .rel_insert = sq_rel_insert,
-    .rel_delete = sq_rel_delete,
-    .rel_list = sq_rel_list,
-    .rel_scan = sq_rel_scan,
-    .journal_head = sq_journal_head,
-    .journal_insert = sq_journal_insert,
-    .journal_list = sq_journal_list,
-    .journal_scan = sq_journal_scan,
-    .user_insert = sq_user_insert,
-    .user_get = sq_user_get,
-    .user_set_login = sq_user_set_login,
-    .token_insert = sq_token_insert,
-    .token_lookup = sq_token_lookup,
-    .session_insert = sq_session_insert,
-    .session_lookup = sq_session_lookup,
-    .session_delete = sq_session_delete,
-    .session_purge = sq_session_purge,
-    .job_ensure = sq_job_ensure,
-    .job_claim = sq_job_claim,
-    .job_finish = sq_job_finish,
-    .job_list = sq_job_list,
+    .comment_insert = kn_sqlop_comment_insert,
+    .comment_list = kn_sqlop_comment_list,
+    .comment_scan = kn_sqlop_comment_scan,
+    .rel_insert = kn_sqlop_rel_insert,
+    .rel_delete = kn_sqlop_rel_delete,
+    .rel_list = kn_sqlop_rel_list,
+    .rel_scan = kn_sqlop_rel_scan,
+    .journal_head = kn_sqlop_journal_head,
+    .journal_insert = kn_sqlop_journal_insert,
+    .journal_list = kn_sqlop_journal_list,
+    .journal_scan = kn_sqlop_journal_scan,
+    .user_insert = kn_sqlop_user_insert,
+    .user_get = kn_sqlop_user_get,
+    .user_set_login = kn_sqlop_user_set_login,
+    .token_insert = kn_sqlop_token_insert,
+    .token_lookup = kn_sqlop_token_lookup,
+    .session_insert = kn_sqlop_session_insert,
+    .session_lookup = kn_sqlop_session_lookup,
+    .session_delete = kn_sqlop_session_delete,
+    .session_purge = kn_sqlop_session_purge,
+    .job_ensure = kn_sqlop_job_ensure,
+    .job_claim = kn_sqlop_job_claim,
+    .job_finish = kn_sqlop_job_finish,
+    .job_list = kn_sqlop_job_list,
     .search_set = sq_search_set,
-    .search_rank = sq_search_rank,
-    .table_scan = sq_table_scan,
-    .table_insert = sq_table_insert,
+    .search_rank = kn_sqlop_search_rank,
+    .table_scan = kn_sqlop_table_scan,
+    .table_insert = kn_sqlop_table_insert,
     .rec_restore = sq_rec_restore,
     .load_done = sq_load_done,
     .backup_file = sq_backup_file,
-    .meta_get = sq_meta_get,
-    .meta_set = sq_meta_set,
+    .meta_get = kn_sqlop_meta_get,
+    .meta_set = kn_sqlop_meta_set,
 };

@@ -285,6 +285,8 @@ typedef struct kn_store_ops {
 
 struct kn_store {
 	const kn_store_ops *ops;
+	/* SQL backends: how the operations they share run statements (sql.h) */
+	const struct kn_sqlexec *sql;
 };
 
 extern const kn_store_ops kn_store_sqlite;
