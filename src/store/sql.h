@@ -213,6 +213,39 @@ int kn_sqlop_search_rank(kn_store *st, const char *type, const kn_sterm *terms, 
 int kn_sqlop_meta_get(kn_store *st, const char *key, char **val, kn_error *err);
 int kn_sqlop_meta_set(kn_store *st, const char *key, const char *val, kn_error *err);
 
+/* The entries of a kn_store_ops that rows.c provides. */
+#define KN_SQLOPS_SHARED \
+	.rec_next_number = kn_sqlop_next_number, \
+	.comment_insert = kn_sqlop_comment_insert, \
+	.comment_list = kn_sqlop_comment_list, \
+	.comment_scan = kn_sqlop_comment_scan, \
+	.rel_insert = kn_sqlop_rel_insert, \
+	.rel_delete = kn_sqlop_rel_delete, \
+	.rel_list = kn_sqlop_rel_list, \
+	.rel_scan = kn_sqlop_rel_scan, \
+	.journal_head = kn_sqlop_journal_head, \
+	.journal_insert = kn_sqlop_journal_insert, \
+	.journal_list = kn_sqlop_journal_list, \
+	.journal_scan = kn_sqlop_journal_scan, \
+	.user_insert = kn_sqlop_user_insert, \
+	.user_get = kn_sqlop_user_get, \
+	.user_set_login = kn_sqlop_user_set_login, \
+	.token_insert = kn_sqlop_token_insert, \
+	.token_lookup = kn_sqlop_token_lookup, \
+	.session_insert = kn_sqlop_session_insert, \
+	.session_lookup = kn_sqlop_session_lookup, \
+	.session_delete = kn_sqlop_session_delete, \
+	.session_purge = kn_sqlop_session_purge, \
+	.job_ensure = kn_sqlop_job_ensure, \
+	.job_claim = kn_sqlop_job_claim, \
+	.job_finish = kn_sqlop_job_finish, \
+	.job_list = kn_sqlop_job_list, \
+	.search_rank = kn_sqlop_search_rank, \
+	.table_scan = kn_sqlop_table_scan, \
+	.table_insert = kn_sqlop_table_insert, \
+	.meta_get = kn_sqlop_meta_get, \
+	.meta_set = kn_sqlop_meta_set
+
 /* ---- per-thread connections ------------------------------------------- */
 
 /* Every thread that touches a store uses its own connection, opened on
