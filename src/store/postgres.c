@@ -850,46 +850,17 @@ static int migrate_type(pg_store *s, pg_conn *c, const kn_type *t, kn_error *err
 		kn_buf_addf(&b, "ALTER TABLE \"rec_%s\" ADD COLUMN IF NOT EXISTS \"%s\" %s;",
 			    y->name, y->cols[i].name, col_decl(&y->cols[i]));
 	r = run(c, b.data, err);
-	if (!r && t->key_field) {
-		b.len = 0;
-		kn_buf_addf(&b,
-			    "CREATE UNIQUE INDEX IF NOT EXISTS \"ux_%s__%s\" ON \"rec_%s\"(\"%s\")",
-			    y->name, t->key_field->name, y->name, t->key_field->name);
-		r = run(c, b.data, err);
-		if (r == KN_ECONFLICT)
-			r = kn_fail(err, KN_ECONFLICT, t->key_field->name,
-				    "%s: cannot make %s a key: duplicate values exist", y->name,
-				    t->key_field->name);
-	}
-	for (size_t i = 0; !r && i < t->nindexes; i++) {
-		char **ix = t->indexes[i];
-		if (!ix || !ix[0])
-			continue;
-		kn_buf name, list;
-		kn_buf_init(&name, 0);
-		kn_buf_init(&list, 0);
-		kn_buf_addf(&name, "ix_%s", y->name);
-		for (size_t j = 0; ix[j]; j++) {
-			int ci = kn_sql_col(y, ix[j]);
-			if (ci < 0) {
-				r = kn_fail(err, KN_EINVAL, "",
-					    "%s: index on unknown attribute \"%s\"", y->name,
-					    ix[j]);
-				break;
-			}
-			kn_buf_addf(&name, "__%s", ix[j]);
-			/* the order lists use: NULL after values ascending */
-			kn_buf_addf(&list, "%s\"%s\"", j ? "," : "", ix[j]);
-		}
-		if (!r) {
-			b.len = 0;
-			kn_buf_addf(&b, "CREATE INDEX IF NOT EXISTS \"%s\" ON \"rec_%s\"(%s)",
-				    name.data, y->name, list.data);
-			r = run(c, b.data, err);
-		}
-		kn_buf_release(&name);
-		kn_buf_release(&list);
-	}
+	kn_buf key, rest;
+	kn_buf_init(&key, 0);
+	kn_buf_init(&rest, 0);
+	if (!r)
+		r = kn_sql_indexes(y, t, &key, &rest, err);
+	if (!r && key.len && (r = run(c, key.data, err)) == KN_ECONFLICT)
+		r = kn_sql_key_conflict(y, t, err);
+	if (!r && rest.len)
+		r = run(c, rest.data, err);
+	kn_buf_release(&key);
+	kn_buf_release(&rest);
 	for (size_t i = 0; !r && i < y->ncounts; i++)
 		r = count_create(c, y, &y->counts[i], err);
 	kn_buf_release(&b);

@@ -48,6 +48,46 @@ void kn_sql_param(kn_buf *b, kn_dialect d, size_t n)
 		kn_buf_adds(b, "?");
 }
 
+int kn_sql_indexes(const kn_sqltype *y, const kn_type *t, kn_buf *key, kn_buf *rest,
+		   kn_error *err)
+{
+	if (t->key_field)
+		kn_buf_addf(key, "CREATE UNIQUE INDEX IF NOT EXISTS \"ux_%s__%s\" ON \"rec_%s\"(\"%s\")",
+			    y->name, t->key_field->name, y->name, t->key_field->name);
+	for (size_t i = 0; i < t->nindexes; i++) {
+		char **ix = t->indexes[i];
+		if (!ix || !ix[0])
+			continue;
+		kn_buf name, list;
+		kn_buf_init(&name, 0);
+		kn_buf_init(&list, 0);
+		kn_buf_addf(&name, "ix_%s", y->name);
+		int r = 0;
+		for (size_t j = 0; ix[j] && !r; j++) {
+			if (kn_sql_col(y, ix[j]) < 0)
+				r = kn_fail(err, KN_EINVAL, "", "%s: index on unknown attribute \"%s\"",
+					    y->name, ix[j]);
+			kn_buf_addf(&name, "__%s", ix[j]);
+			kn_buf_addf(&list, "%s\"%s\"", j ? "," : "", ix[j]);
+		}
+		if (!r)
+			kn_buf_addf(rest, "CREATE INDEX IF NOT EXISTS \"%s\" ON \"rec_%s\"(%s);",
+				    name.data, y->name, list.data);
+		kn_buf_release(&name);
+		kn_buf_release(&list);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int kn_sql_key_conflict(const kn_sqltype *y, const kn_type *t, kn_error *err)
+{
+	return kn_fail(err, KN_ECONFLICT, t->key_field->name,
+		       "%s: cannot make %s a key: duplicate values exist", y->name,
+		       t->key_field->name);
+}
+
 char *kn_sql_migrated_sig(const kn_schema *sch)
 {
 	return sch->digest ? kn_xasprintf("%d:%s", KN_STORE_FORMAT, sch->digest) : NULL;

@@ -72,6 +72,15 @@ bool kn_sql_ident_ok(const char *s);
 int kn_sql_col(const kn_sqltype *y, const char *name);
 uint64_t kn_sql_hash(const char *s, size_t n);
 
+/* The DDL of a type's indexes (the same on every backend): its key's
+ * unique index into key (empty when it has none), and every declared index
+ * into rest, as statements separated by ";". KN_EINVAL for an index on an
+ * unknown attribute. */
+int kn_sql_indexes(const kn_sqltype *y, const kn_type *t, kn_buf *key, kn_buf *rest,
+		   kn_error *err);
+/* The error when the key's unique index cannot be made. */
+int kn_sql_key_conflict(const kn_sqltype *y, const kn_type *t, kn_error *err);
+
 /* What a store records as migrated to: KN_STORE_FORMAT and the schema
  * digest (a new string), or NULL when the schema has no digest. */
 char *kn_sql_migrated_sig(const kn_schema *sch);
