@@ -205,55 +205,67 @@ static char *new_password(const command *cmd, const char *name)
 
 /* ---- commands ------------------------------------------------------------ */
 
-/* Options of a command that takes only --data DIR: -1 when parsed, else the
- * exit status to return. */
-static int data_only(const command *cmd, int argc, char **argv, const char **data)
+/* One option of a command: --NAME VALUE into *val, or the flag --NAME
+ * into *flag. required: the value's name in "--NAME VALUE is required",
+ * or NULL when the option may be left out. */
+typedef struct opt {
+	const char *name;
+	const char **val;
+	bool *flag;
+	const char *required;
+} opt;
+
+/* Parse argv into the n options of o, allowing at most max_args
+ * arguments besides them (left at argv[optind...]). Returns -1 when all
+ * is well, else the exit status to return (help printed, or a usage error
+ * reported). */
+static int parse_opts(const command *cmd, int argc, char **argv, const opt *o, size_t n,
+		      int max_args)
 {
-	static const struct option lo[] = {
-		{"data", required_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
+	struct option lo[16];
+	if (n > 14)
+		n = 14;
+	for (size_t i = 0; i < n; i++)
+		lo[i] = (struct option){o[i].name, o[i].val ? required_argument : no_argument, NULL,
+					256 + (int)i};
+	lo[n] = (struct option){"help", no_argument, NULL, 'h'};
+	lo[n + 1] = (struct option){0};
 	int c;
-	while ((c = next_opt(cmd, argc, argv, ":d:h", lo)) != -1) {
+	while ((c = next_opt(cmd, argc, argv, ":h", lo)) != -1) {
 		if (c < 0)
 			return opt_exit(c);
-		if (c == 'd')
-			*data = optarg;
+		const opt *x = &o[c - 256];
+		if (x->val)
+			*x->val = optarg;
+		else
+			*x->flag = true;
 	}
-	if (optind < argc)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!*data)
-		return usage_error(cmd, "--data DIR is required");
+	if (argc - optind > max_args)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind + max_args]);
+	for (size_t i = 0; i < n; i++)
+		if (o[i].required && !*o[i].val)
+			return usage_error(cmd, "--%s %s is required", o[i].name, o[i].required);
 	return -1;
+}
+
+#define NOPTS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Options of a command that takes only --data DIR. */
+static int data_only(const command *cmd, int argc, char **argv, const char **data)
+{
+	const opt o[] = {{"data", data, NULL, "DIR"}};
+	return parse_opts(cmd, argc, argv, o, NOPTS(o), 0);
 }
 
 static int cmd_init(const command *cmd, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"data", required_argument, NULL, 'd'},
-		{"store", required_argument, NULL, 's'},
-		{"join", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	const char *data = NULL, *store = NULL;
 	bool join = false;
-	int c;
-	while ((c = next_opt(cmd, argc, argv, ":d:s:jh", lo)) != -1) {
-		if (c < 0)
-			return opt_exit(c);
-		if (c == 'd')
-			data = optarg;
-		else if (c == 's')
-			store = optarg;
-		else if (c == 'j')
-			join = true;
-	}
-	if (optind < argc)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!data)
-		return usage_error(cmd, "--data DIR is required");
+	const opt o[] = {{"data", &data, NULL, "DIR"}, {"store", &store, NULL, NULL},
+			 {"join", NULL, &join, NULL}};
+	int rc0 = parse_opts(cmd, argc, argv, o, NOPTS(o), 0);
+	if (rc0 >= 0)
+		return rc0;
 	if (join && !store)
 		return usage_error(cmd, "--join needs --store (the shared database)");
 
@@ -297,42 +309,21 @@ static int cmd_init(const command *cmd, int argc, char **argv)
 
 static int cmd_serve(const command *cmd, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"data", required_argument, NULL, 'd'},
-		{"listen", required_argument, NULL, 'l'},
-		{"threads", required_argument, NULL, 't'},
-		{"access-log", no_argument, NULL, 'a'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
-	const char *data = NULL, *listen = NULL;
+	const char *data = NULL, *listen = NULL, *threads = NULL;
 	kn_http_opts o = {0};
-	int c;
+	const opt opts[] = {{"data", &data, NULL, "DIR"},
+			    {"listen", &listen, NULL, NULL},
+			    {"threads", &threads, NULL, NULL},
+			    {"access-log", NULL, &o.access_log, NULL}};
+	int rc0 = parse_opts(cmd, argc, argv, opts, NOPTS(opts), 0);
+	if (rc0 >= 0)
+		return rc0;
 	long n;
-	while ((c = next_opt(cmd, argc, argv, ":d:l:t:ah", lo)) != -1) {
-		if (c < 0)
-			return opt_exit(c);
-		switch (c) {
-		case 'd':
-			data = optarg;
-			break;
-		case 'l':
-			listen = optarg;
-			break;
-		case 't':
-			if (!parse_int(optarg, 1, 1024, &n))
-				return usage_error(cmd, "--threads must be from 1 to 1024");
-			o.threads = (int)n;
-			break;
-		case 'a':
-			o.access_log = true;
-			break;
-		}
+	if (threads) {
+		if (!parse_int(threads, 1, 1024, &n))
+			return usage_error(cmd, "--threads must be from 1 to 1024");
+		o.threads = (int)n;
 	}
-	if (optind < argc)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!data)
-		return usage_error(cmd, "--data DIR is required");
 
 	kn_engine *e;
 	if (open_engine(cmd, data, &e))
@@ -353,42 +344,14 @@ static int cmd_serve(const command *cmd, int argc, char **argv)
 
 static int cmd_user_add(const command *cmd, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"data", required_argument, NULL, 'd'},
-		{"name", required_argument, NULL, 'n'},
-		{"role", required_argument, NULL, 'r'},
-		{"org", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	const char *data = NULL, *name = NULL, *role = NULL, *org = NULL;
-	int c;
-	while ((c = next_opt(cmd, argc, argv, ":d:n:r:o:h", lo)) != -1) {
-		if (c < 0)
-			return opt_exit(c);
-		switch (c) {
-		case 'd':
-			data = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'r':
-			role = optarg;
-			break;
-		case 'o':
-			org = optarg;
-			break;
-		}
-	}
-	if (optind < argc)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!data)
-		return usage_error(cmd, "--data DIR is required");
-	if (!name)
-		return usage_error(cmd, "--name NAME is required");
-	if (!role)
-		return usage_error(cmd, "--role ROLE is required");
+	const opt o[] = {{"data", &data, NULL, "DIR"},
+			 {"name", &name, NULL, "NAME"},
+			 {"role", &role, NULL, "ROLE"},
+			 {"org", &org, NULL, NULL}};
+	int rc0 = parse_opts(cmd, argc, argv, o, NOPTS(o), 0);
+	if (rc0 >= 0)
+		return rc0;
 	if (!kn_role_parse(role))
 		return usage_error(cmd, "--role must be one of admin, agent, enduser, auditor");
 
@@ -413,36 +376,13 @@ static int cmd_user_add(const command *cmd, int argc, char **argv)
 
 static int cmd_token_create(const command *cmd, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"data", required_argument, NULL, 'd'},
-		{"user", required_argument, NULL, 'u'},
-		{"label", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	const char *data = NULL, *user = NULL, *label = NULL;
-	int c;
-	while ((c = next_opt(cmd, argc, argv, ":d:u:l:h", lo)) != -1) {
-		if (c < 0)
-			return opt_exit(c);
-		switch (c) {
-		case 'd':
-			data = optarg;
-			break;
-		case 'u':
-			user = optarg;
-			break;
-		case 'l':
-			label = optarg;
-			break;
-		}
-	}
-	if (optind < argc)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!data)
-		return usage_error(cmd, "--data DIR is required");
-	if (!user)
-		return usage_error(cmd, "--user NAME is required");
+	const opt o[] = {{"data", &data, NULL, "DIR"},
+			 {"user", &user, NULL, "NAME"},
+			 {"label", &label, NULL, NULL}};
+	int rc0 = parse_opts(cmd, argc, argv, o, NOPTS(o), 0);
+	if (rc0 >= 0)
+		return rc0;
 
 	kn_engine *e;
 	if (open_engine(cmd, data, &e))
@@ -477,35 +417,6 @@ static int cmd_audit_verify(const command *cmd, int argc, char **argv)
 	return rc ? engine_error(cmd, &err) : 0;
 }
 
-/* Options --data DIR and one more (long name `other`, short 'o') that
- * takes a value; both required unless other_optional. */
-static int data_and(const command *cmd, int argc, char **argv, const char *other,
-		    bool other_optional, const char **data, const char **val)
-{
-	const struct option lo[] = {
-		{"data", required_argument, NULL, 'd'},
-		{other, required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
-	int c;
-	while ((c = next_opt(cmd, argc, argv, ":d:o:h", lo)) != -1) {
-		if (c < 0)
-			return opt_exit(c);
-		if (c == 'd')
-			*data = optarg;
-		else if (c == 'o')
-			*val = optarg;
-	}
-	if (optind < argc)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!*data)
-		return usage_error(cmd, "--data DIR is required");
-	if (!*val && !other_optional)
-		return usage_error(cmd, "--%s is required", other);
-	return -1;
-}
-
 static void print_stats(const char *what, const kn_copy_stats *s)
 {
 	printf("%s: %lld records, %lld comments, %lld relations, %lld journal entries,"
@@ -517,7 +428,8 @@ static void print_stats(const char *what, const kn_copy_stats *s)
 static int cmd_backup(const command *cmd, int argc, char **argv)
 {
 	const char *data = NULL, *out = NULL;
-	int rc0 = data_and(cmd, argc, argv, "out", false, &data, &out);
+	const opt o[] = {{"data", &data, NULL, "DIR"}, {"out", &out, NULL, "FILE"}};
+	int rc0 = parse_opts(cmd, argc, argv, o, NOPTS(o), 0);
 	if (rc0 >= 0)
 		return rc0;
 	kn_engine *e;
@@ -535,29 +447,13 @@ static int cmd_backup(const command *cmd, int argc, char **argv)
 
 static int cmd_restore(const command *cmd, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"from", required_argument, NULL, 'f'},
-		{"data", required_argument, NULL, 'd'},
-		{"store", required_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
 	const char *from = NULL, *data = NULL, *store = NULL;
-	int c;
-	while ((c = next_opt(cmd, argc, argv, ":f:d:s:h", lo)) != -1) {
-		if (c < 0)
-			return opt_exit(c);
-		if (c == 'f')
-			from = optarg;
-		else if (c == 'd')
-			data = optarg;
-		else if (c == 's')
-			store = optarg;
-	}
-	if (optind < argc)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!from || !data)
-		return usage_error(cmd, "--from FILE and --data DIR are required");
+	const opt o[] = {{"from", &from, NULL, "FILE"},
+			 {"data", &data, NULL, "DIR"},
+			 {"store", &store, NULL, NULL}};
+	int rc0 = parse_opts(cmd, argc, argv, o, NOPTS(o), 0);
+	if (rc0 >= 0)
+		return rc0;
 	kn_error err = {0};
 	kn_copy_stats st = {0};
 	if (kn_restore(from, data, store, &st, stdout, &err))
@@ -570,7 +466,8 @@ static int cmd_restore(const command *cmd, int argc, char **argv)
 static int cmd_migrate_store(const command *cmd, int argc, char **argv)
 {
 	const char *data = NULL, *to = NULL;
-	int rc0 = data_and(cmd, argc, argv, "to", false, &data, &to);
+	const opt o[] = {{"data", &data, NULL, "DIR"}, {"to", &to, NULL, "DSN"}};
+	int rc0 = parse_opts(cmd, argc, argv, o, NOPTS(o), 0);
 	if (rc0 >= 0)
 		return rc0;
 	kn_error err = {0};
@@ -586,42 +483,17 @@ static int cmd_migrate_store(const command *cmd, int argc, char **argv)
 
 static int cmd_import(const command *cmd, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"data", required_argument, NULL, 'd'},
-		{"type", required_argument, NULL, 't'},
-		{"as", required_argument, NULL, 'u'},
-		{"batch", required_argument, NULL, 'b'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
-	const char *data = NULL, *type = NULL, *as = "admin";
+	const char *data = NULL, *type = NULL, *as = "admin", *batch_s = NULL;
+	const opt o[] = {{"data", &data, NULL, "DIR"},
+			 {"type", &type, NULL, "PLURAL"},
+			 {"as", &as, NULL, NULL},
+			 {"batch", &batch_s, NULL, NULL}};
+	int rc0 = parse_opts(cmd, argc, argv, o, NOPTS(o), 1);
+	if (rc0 >= 0)
+		return rc0;
 	long batch = 10000;
-	int c;
-	while ((c = next_opt(cmd, argc, argv, ":d:t:u:b:h", lo)) != -1) {
-		if (c < 0)
-			return opt_exit(c);
-		switch (c) {
-		case 'd':
-			data = optarg;
-			break;
-		case 't':
-			type = optarg;
-			break;
-		case 'u':
-			as = optarg;
-			break;
-		case 'b':
-			if (!parse_int(optarg, 1, INT_MAX, &batch))
-				return usage_error(cmd, "--batch must be a positive number");
-			break;
-		}
-	}
-	if (argc - optind > 1)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-	if (!data)
-		return usage_error(cmd, "--data DIR is required");
-	if (!type)
-		return usage_error(cmd, "--type PLURAL is required");
+	if (batch_s && !parse_int(batch_s, 1, INT_MAX, &batch))
+		return usage_error(cmd, "--batch must be a positive number");
 	const char *file = optind < argc ? argv[optind] : "-";
 
 	kn_engine *e;
