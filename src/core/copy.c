@@ -43,7 +43,7 @@ static int put_record(void *p, json_t *rec)
 	json_object_del(rec, "type");
 	int r = k->dst->ops->rec_restore(k->dst, k->type, rec, k->err);
 	if (!r) /* the search index is derived: made anew in the target */
-		r = kn_search_index(k->dst, k->type, rec, k->err);
+		r = kn_search_index(k->dst, k->type, rec, true, k->err);
 	k->n += !r;
 	return r;
 }

@@ -55,7 +55,7 @@ static int reindex_one(void *p, json_t *rec)
 {
 	struct reindex_ctx *x = p;
 	x->n++;
-	return kn_search_index(x->st, x->t, rec, x->err);
+	return kn_search_index(x->st, x->t, rec, false, x->err);
 }
 
 /* Rebuild the search postings of type t when its searched fields (or
@@ -949,7 +949,7 @@ static int create_write(kn_engine *e, const kn_user *u, const kn_type *t, json_t
 		return rc;
 	json_object_set_new(rec, "id", json_integer(id));
 	json_object_set_new(rec, "type", json_string(t->name));
-	if ((rc = kn_search_index(ST(e), t, rec, err)) != 0)
+	if ((rc = kn_search_index(ST(e), t, rec, true, err)) != 0)
 		return rc;
 	char dg[65];
 	kn_record_digest(t, rec, dg);
@@ -1172,7 +1172,7 @@ static int save_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, json_t 
 	int rc = OPS(e)->rec_update(ST(e), t, id, ver, set, err);
 	json_decref(set);
 	if (!rc && searched)
-		rc = kn_search_index(ST(e), t, rec, err);
+		rc = kn_search_index(ST(e), t, rec, false, err);
 	if (rc)
 		return rc;
 	char dg[65];

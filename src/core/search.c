@@ -251,14 +251,15 @@ kn_posting *kn_search_postings(const kn_type *t, const json_t *rec, size_t *n)
 	return x.p;
 }
 
-int kn_search_index(kn_store *st, const kn_type *t, const json_t *rec, kn_error *err)
+int kn_search_index(kn_store *st, const kn_type *t, const json_t *rec, bool fresh,
+		    kn_error *err)
 {
 	if (!kn_search_enabled(t))
 		return 0;
 	size_t n = 0;
 	kn_posting *p = kn_search_postings(t, rec, &n);
-	int rc = st->ops->search_set(st, t->name, json_integer_value(json_object_get(rec, "id")), p,
-				     n, err);
+	int rc = st->ops->search_set(st, t->name, json_integer_value(json_object_get(rec, "id")),
+				     fresh, p, n, err);
 	free(p);
 	return rc;
 }

@@ -36,9 +36,10 @@ bool kn_search_enabled(const kn_type *t);
 /* The postings of record rec (its searched fields): a new array, *n entries. */
 kn_posting *kn_search_postings(const kn_type *t, const json_t *rec, size_t *n);
 /* Replace the postings of record rec (with its id) in store st, inside
- * the caller's write transaction; nothing for a type without searched
- * fields. */
-int kn_search_index(kn_store *st, const kn_type *t, const json_t *rec, kn_error *err);
+ * the caller's write transaction (fresh: a new record, which has none);
+ * nothing for a type without searched fields. */
+int kn_search_index(kn_store *st, const kn_type *t, const json_t *rec, bool fresh,
+		    kn_error *err);
 /* The terms of query q into out (at most KN_TERMS_MAX): the number of
  * terms, 0 when q has no word at all. */
 size_t kn_search_terms(const char *q, kn_sterm *out);

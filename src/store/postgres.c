@@ -854,7 +854,7 @@ static int migrate_type(pg_store *s, pg_conn *c, const kn_type *t, kn_error *err
 	kn_buf_init(&key, 0);
 	kn_buf_init(&rest, 0);
 	if (!r)
-		r = kn_sql_indexes(y, t, &key, &rest, err);
+		r = kn_sql_indexes(KN_PG, y, t, &key, &rest, err);
 	if (!r && key.len && (r = run(c, key.data, err)) == KN_ECONFLICT)
 		r = kn_sql_key_conflict(y, t, err);
 	if (!r && rest.len)
@@ -1195,12 +1195,13 @@ static void text_array(kn_buf *b, const kn_posting *p, size_t n)
 
 /* One statement for all the postings of a record: a round trip each would
  * cost more than the create itself. */
-static int pg_search_set(kn_store *st, const char *type, int64_t rec_id, const kn_posting *p,
-			 size_t n, kn_error *err)
+static int pg_search_set(kn_store *st, const char *type, int64_t rec_id, bool fresh,
+			 const kn_posting *p, size_t n, kn_error *err)
 {
 	kn_sqlarg a[4] = {KN_ARG_T(type), KN_ARG_I(rec_id)};
-	int r = pg_run(st, "DELETE FROM search WHERE type=? AND rec_id=?", a, 2, true, NULL, NULL,
-		       NULL, err);
+	int r = fresh ? 0
+		      : pg_run(st, "DELETE FROM search WHERE type=? AND rec_id=?", a, 2, true, NULL,
+			       NULL, NULL, err);
 	if (r || !n)
 		return r;
 	kn_buf toks, ws;

@@ -48,8 +48,8 @@ void kn_sql_param(kn_buf *b, kn_dialect d, size_t n)
 		kn_buf_adds(b, "?");
 }
 
-int kn_sql_indexes(const kn_sqltype *y, const kn_type *t, kn_buf *key, kn_buf *rest,
-		   kn_error *err)
+int kn_sql_indexes(kn_dialect d, const kn_sqltype *y, const kn_type *t, kn_buf *key,
+		   kn_buf *rest, kn_error *err)
 {
 	if (t->key_field)
 		kn_buf_addf(key, "CREATE UNIQUE INDEX IF NOT EXISTS \"ux_%s__%s\" ON \"rec_%s\"(\"%s\")",
@@ -69,6 +69,16 @@ int kn_sql_indexes(const kn_sqltype *y, const kn_type *t, kn_buf *key, kn_buf *r
 					    y->name, ix[j]);
 			kn_buf_addf(&name, "__%s", ix[j]);
 			kn_buf_addf(&list, "%s\"%s\"", j ? "," : "", ix[j]);
+		}
+		/* PostgreSQL: id last, so that a list (which always ends its
+		 * order with id) reads the page from the index alone; SQLite's
+		 * indexes end with the row id by themselves. The index of the
+		 * columns alone, made before, is dropped. */
+		if (!r && d == KN_PG)
+			kn_buf_addf(rest, "DROP INDEX IF EXISTS \"%s\";", name.data);
+		if (!r && d == KN_PG && strcmp(ix[0], "id") != 0) {
+			kn_buf_adds(&name, "__id");
+			kn_buf_adds(&list, ",\"id\"");
 		}
 		if (!r)
 			kn_buf_addf(rest, "CREATE INDEX IF NOT EXISTS \"%s\" ON \"rec_%s\"(%s);",

@@ -76,8 +76,8 @@ uint64_t kn_sql_hash(const char *s, size_t n);
  * unique index into key (empty when it has none), and every declared index
  * into rest, as statements separated by ";". KN_EINVAL for an index on an
  * unknown attribute. */
-int kn_sql_indexes(const kn_sqltype *y, const kn_type *t, kn_buf *key, kn_buf *rest,
-		   kn_error *err);
+int kn_sql_indexes(kn_dialect d, const kn_sqltype *y, const kn_type *t, kn_buf *key,
+		   kn_buf *rest, kn_error *err);
 /* The error when the key's unique index cannot be made. */
 int kn_sql_key_conflict(const kn_sqltype *y, const kn_type *t, kn_error *err);
 

@@ -893,7 +893,7 @@ static int migrate_type(sq_store *s, sq_conn *c, const kn_type *t, kn_error *err
 	kn_buf_init(&key, 0);
 	kn_buf_init(&rest, 0);
 	if (!r)
-		r = kn_sql_indexes(y, t, &key, &rest, err);
+		r = kn_sql_indexes(KN_SQLITE, y, t, &key, &rest, err);
 	if (!r && key.len && (r = exec_ddl(c, key.data, err)) == KN_ECONFLICT)
 		r = kn_sql_key_conflict(y, t, err);
 	if (!r && rest.len)
@@ -1281,16 +1281,17 @@ static int sq_rec_scan(kn_store *st, const kn_type *t, int (*cb)(void *ctx, json
 
 /* ---- full-text search ------------------------------------------------------------ */
 
-static int sq_search_set(kn_store *st, const char *type, int64_t rec_id, const kn_posting *p,
-			 size_t n, kn_error *err)
+static int sq_search_set(kn_store *st, const char *type, int64_t rec_id, bool fresh,
+			 const kn_posting *p, size_t n, kn_error *err)
 {
 	sq_store *s = S(st);
 	sq_conn *c = NULL;
 	sq_stmt *ps = NULL;
 	bool held;
 	kn_sqlarg a[] = {KN_ARG_T(type), KN_ARG_I(rec_id)};
-	int r = sq_run(st, "DELETE FROM search WHERE type=? AND rec_id=?", a, 2, true, NULL, NULL,
-		       NULL, err);
+	int r = fresh ? 0
+		      : sq_run(st, "DELETE FROM search WHERE type=? AND rec_id=?", a, 2, true, NULL,
+			       NULL, NULL, err);
 	if (r || !n || (r = conn_get(s, &c, err)) != 0 || (r = wr_enter(s, c, &held, err)) != 0)
 		return r;
 	if ((r = stmt_gets(c, "INSERT INTO search(type, tok, rec_id, w) VALUES(?,?,?,?)", &ps,

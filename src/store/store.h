@@ -148,7 +148,7 @@ extern const size_t kn_nsystables;
  * backend's fixed DDL changes, so that every store is migrated once more
  * (a store whose layout and schema digest are those it was last migrated
  * to is not migrated again: no DDL on a live database). */
-#define KN_STORE_FORMAT 2
+#define KN_STORE_FORMAT 3
 
 typedef struct kn_store_ops {
 	const char *name; /* "sqlite" */
@@ -269,11 +269,12 @@ typedef struct kn_store_ops {
 	int (*backup_file)(kn_store *st, const char *path, kn_error *err);
 
 	/* Full-text search (core/search.h). search_set: replace the postings
-	 * of record (type, rec_id) by p[0..n) (n 0: none). search_rank: the
+	 * of record (type, rec_id) by p[0..n) (n 0: none); fresh: it has none
+	 * yet (a record just created). search_rank: the
 	 * records with every term, best first (the sum of the matched
 	 * weights, then newest), at most limit: ids[] and scores[] (caller
 	 * frees both), *n. */
-	int (*search_set)(kn_store *st, const char *type, int64_t rec_id,
+	int (*search_set)(kn_store *st, const char *type, int64_t rec_id, bool fresh,
 			  const kn_posting *p, size_t n, kn_error *err);
 	int (*search_rank)(kn_store *st, const char *type, const kn_sterm *terms, size_t nterms,
 			   int limit, int64_t **ids, int64_t **scores, size_t *n, kn_error *err);

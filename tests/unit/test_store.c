@@ -265,8 +265,9 @@ TEST(store_migrate_creates_tables)
 			     " ('ix_ticket__state__impact','ix_ticket__group__updated_at',"
 			     "'ux_ticket__code')",
 			     "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema()"
-			     " AND indexname IN ('ix_ticket__state__impact',"
-			     "'ix_ticket__group__updated_at','ux_ticket__code')")) == 3);
+			     /* PostgreSQL's list indexes end with id */
+			     " AND indexname IN ('ix_ticket__state__impact__id',"
+			     "'ix_ticket__group__updated_at__id','ux_ticket__code')")) == 3);
 	CHECK(ncols(p, "rec_ticket") == 8 + TICKET_V1);
 	CHECK(count_sql(p, Q("SELECT count(*) FROM pragma_table_info('rec_ticket')"
 			     " WHERE name='urgent' AND type='INTEGER'",
