@@ -352,8 +352,9 @@ static int cmd_user_add(const command *cmd, int argc, char **argv)
 	int rc0 = parse_opts(cmd, argc, argv, o, NOPTS(o), 0);
 	if (rc0 >= 0)
 		return rc0;
-	if (!kn_role_parse(role))
-		return usage_error(cmd, "--role must be one of admin, agent, enduser, auditor");
+	if (!kn_role_user_ok(kn_role_parse(role)))
+		return usage_error(cmd, "--role must be one of admin, agent, enduser, auditor, "
+					"optionally followed by process roles: --role agent,security");
 
 	kn_engine *e;
 	if (open_engine(cmd, data, &e))

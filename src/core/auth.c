@@ -77,12 +77,13 @@ int kn_user_add(kn_engine *e, const char *actor, const char *name, const char *r
 		return kn_fail(err, KN_EVALID, "name",
 			       "a user name is 1 to 64 letters, digits or . _ @ -");
 	u.role = kn_role_parse(role);
-	if (!u.role)
+	if (!kn_role_user_ok(u.role))
 		return kn_fail(err, KN_EVALID, "role",
-			       "role must be one of admin, agent, enduser, auditor");
+			       "role must be one of admin, agent, enduser, auditor, optionally with "
+			       "process roles after a comma (agent,security)");
 	if (org && (strlen(org) >= sizeof u.org || !kn_utf8_valid(org, strlen(org))))
 		return kn_fail(err, KN_EVALID, "org", "organisation name too long or not UTF-8");
-	if (u.role == KN_ROLE_ENDUSER && (!org || !*org))
+	if ((u.role & KN_ROLE_ENDUSER) && (!org || !*org))
 		return kn_fail(err, KN_EVALID, "org", "an end user needs an organisation (--org)");
 	int rc = kn_password_check(password, err);
 	if (rc)

@@ -21,7 +21,6 @@ static const char *const kind_names[] = {
 	[KN_DATE] = "date",         [KN_REF] = "ref",
 };
 
-static const int all_roles[] = {KN_ROLE_ADMIN, KN_ROLE_AGENT, KN_ROLE_ENDUSER, KN_ROLE_AUDITOR};
 
 /* The system attributes every record carries, in API order. */
 static const struct {
@@ -58,14 +57,7 @@ static json_t *label(const char *ja, const char *en, const char *fallback)
 			 en ? en : ja ? ja : fallback);
 }
 
-static json_t *roles_json(int bits)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; i < sizeof all_roles / sizeof all_roles[0]; i++)
-		if (bits & all_roles[i])
-			json_array_append_new(a, json_string(kn_role_name(all_roles[i])));
-	return a;
-}
+static json_t *roles_json(int bits) { return kn_role_list(bits); }
 
 static json_t *strings_json(char *const *v, size_t n)
 {

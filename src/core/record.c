@@ -306,7 +306,7 @@ static bool role_in(const kn_user *u, int mask) { return u && (u->role & mask); 
 
 static const char *actor_name(const kn_user *u) { return u ? u->name : "system"; }
 
-static bool is_enduser(const kn_user *u) { return u && u->role == KN_ROLE_ENDUSER; }
+static bool is_enduser(const kn_user *u) { return u && (u->role & KN_ROLE_ENDUSER); }
 
 /* Work notes are for whoever may write them, auditors and the system. */
 static bool sees_work_notes(const kn_type *t, const kn_user *u)
@@ -1242,7 +1242,7 @@ static int transition_once(kn_engine *e, const kn_user *u, const kn_type *t, con
 		return kn_fail(err, KN_EVALID, "to", "\"to\" must name the state to move to");
 	if (!kn_type_state(t, to))
 		return kn_fail(err, KN_EVALID, "to", "%s has no state '%s'", t->name, to);
-	if (u && u->role == KN_ROLE_AUDITOR)
+	if (u && (u->role & KN_ROLE_AUDITOR))
 		return kn_fail(err, KN_EFORBIDDEN, "", "auditors cannot change records");
 	const char *reason;
 	if ((rc = reason_of(body, &reason, err)))

@@ -30,22 +30,71 @@ static const struct {
 	{"agent", KN_ROLE_AGENT},
 	{"enduser", KN_ROLE_ENDUSER},
 	{"auditor", KN_ROLE_AUDITOR},
+	{"security", KN_ROLE_SECURITY},
+	{"incident_manager", KN_ROLE_INCIDENT_MANAGER},
+	{"problem_manager", KN_ROLE_PROBLEM_MANAGER},
+	{"knowledge_manager", KN_ROLE_KNOWLEDGE_MANAGER},
+	{"service_owner", KN_ROLE_SERVICE_OWNER},
+	{"change_manager", KN_ROLE_CHANGE_MANAGER},
+	{"top_management", KN_ROLE_TOP_MANAGEMENT},
 };
+#define NROLES (sizeof roletab / sizeof roletab[0])
 
-int kn_role_parse(const char *name)
+int kn_role_parse(const char *names)
 {
-	for (size_t i = 0; i < sizeof roletab / sizeof roletab[0]; i++)
-		if (name && strcmp(name, roletab[i].name) == 0)
-			return roletab[i].bit;
-	return 0;
+	if (!names || !*names)
+		return 0;
+	int mask = 0;
+	const char *p = names;
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		size_t i;
+		for (i = 0; i < NROLES; i++)
+			if (strlen(roletab[i].name) == n && strncmp(p, roletab[i].name, n) == 0)
+				break;
+		if (i == NROLES)
+			return 0;
+		mask |= roletab[i].bit;
+		if (!p[n])
+			return mask;
+		p += n + 1;
+	}
+}
+
+bool kn_role_user_ok(int mask)
+{
+	int base = mask & KN_ROLE_BASE;
+	return base && (base & (base - 1)) == 0;
 }
 
 const char *kn_role_name(int role)
 {
-	for (size_t i = 0; i < sizeof roletab / sizeof roletab[0]; i++)
+	for (size_t i = 0; i < NROLES; i++)
 		if (role == roletab[i].bit)
 			return roletab[i].name;
 	return "";
+}
+
+void kn_role_names(int mask, char *out, size_t n)
+{
+	size_t len = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < NROLES; i++)
+		if (mask & roletab[i].bit) {
+			int w = snprintf(out + len, n - len, "%s%s", len ? "," : "", roletab[i].name);
+			if (w < 0 || (size_t)w >= n - len)
+				return;
+			len += (size_t)w;
+		}
+}
+
+json_t *kn_role_list(int mask)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < NROLES; i++)
+		if (mask & roletab[i].bit)
+			json_array_append_new(a, json_string(roletab[i].name));
+	return a;
 }
 
 /* ---- verbs ------------------------------------------------------------- */

@@ -27,16 +27,34 @@ typedef enum kn_kind {
 	KN_REF,      /* key of a record of type ref (its key field or number), or a user name */
 } kn_kind;
 
-/* Roles, as a bit set. */
+/* Roles, as a bit set. A user has exactly one base role (admin, agent,
+ * enduser, auditor) and any of the process roles besides, which grant what a
+ * declaration gives them by name (see docs/admin.md). */
 enum {
 	KN_ROLE_ADMIN = 1,
 	KN_ROLE_AGENT = 2,
 	KN_ROLE_ENDUSER = 4,
 	KN_ROLE_AUDITOR = 8,
+	KN_ROLE_BASE = 15,
+	KN_ROLE_SECURITY = 1 << 8,
+	KN_ROLE_INCIDENT_MANAGER = 1 << 9,
+	KN_ROLE_PROBLEM_MANAGER = 1 << 10,
+	KN_ROLE_KNOWLEDGE_MANAGER = 1 << 11,
+	KN_ROLE_SERVICE_OWNER = 1 << 12,
+	KN_ROLE_CHANGE_MANAGER = 1 << 13,
+	KN_ROLE_TOP_MANAGEMENT = 1 << 14,
 };
-/* Parse a role name ("admin"...) to its bit, 0 when unknown. */
-int kn_role_parse(const char *name);
+/* Parse a role name ("admin") or a comma list of them ("agent,security")
+ * to its bits, 0 when any name is unknown. */
+int kn_role_parse(const char *names);
+/* Whether mask holds exactly one base role (what a user must have). */
+bool kn_role_user_ok(int mask);
+/* The name of one role bit, "" when unknown. */
 const char *kn_role_name(int role);
+/* The comma list of the roles in mask, base role first. */
+void kn_role_names(int mask, char *out, size_t n);
+/* The names of the roles in mask as a JSON array (new reference). */
+json_t *kn_role_list(int mask);
 
 typedef struct kn_enumval {
 	char *value;

@@ -314,7 +314,8 @@ static bool secret_eq(const char *a, const char *b)
 
 static json_t *user_json(const kn_user *u)
 {
-	return json_pack("{s:s, s:s, s:o}", "name", u->name, "role", kn_role_name(u->role), "org",
+	return json_pack("{s:s, s:s, s:o, s:o}", "name", u->name, "role",
+			 kn_role_name(u->role & KN_ROLE_BASE), "roles", kn_role_list(u->role), "org",
 			 u->org[0] ? json_string(u->org) : json_null());
 }
 
@@ -818,7 +819,7 @@ static void dispatch(ctx *c)
 	c->ref = c->id = c->name = NULL;
 	match(c, chosen->pattern, seg, nseg, &type_miss);
 	if (!(chosen->flags & (R_PUBLIC | R_ANYROLE)) && is_write(rq->method) &&
-	    c->user.role == KN_ROLE_AUDITOR) {
+	    (c->user.role & KN_ROLE_AUDITOR)) {
 		kn_http_problem(c->rs, KN_EFORBIDDEN, NULL, "the auditor role is read-only");
 		goto out;
 	}

@@ -423,8 +423,10 @@ static int user_query(kn_store *st, const char *sql, const kn_sqlarg *a, size_t 
 
 int kn_sqlop_user_insert(kn_store *st, kn_user *u, kn_error *err)
 {
-	const char *role = kn_role_name(u->role);
-	if (!role || !*role)
+	char names[256];
+	kn_role_names(u->role, names, sizeof names);
+	const char *role = names;
+	if (!kn_role_user_ok(u->role))
 		return kn_fail(err, KN_EINVAL, "role", "unknown role %d", u->role);
 	if (!u->name[0])
 		return kn_fail(err, KN_EINVAL, "name", "user name is empty");
