@@ -11,11 +11,13 @@
 #include <unistd.h>
 
 #include "core/jobs.h"
+#include "core/rules.h"
 
 #define TICK_MS 1000
 #define LEASE_MS 60000
 #define RETRY_MAX_MS 60000
 #define PURGE_EVERY_MS (3600 * 1000)
+#define TIMERS_EVERY_MS (60 * 1000)
 
 typedef struct jobdef jobdef;
 /* The work of one due run, inside the write transaction that finishes it. */
@@ -71,6 +73,13 @@ static int64_t slot_from(const jobdef *j, int64_t t)
 }
 
 /* ---- the jobs ------------------------------------------------------------ */
+
+/* The declarations' timer rules: escalations, automatic closure... */
+static int run_timers(kn_engine *e, const jobdef *j, int64_t due, kn_error *err)
+{
+	int fired;
+	return kn_rules_timers(e, kn_now_ms(), &fired, err);
+}
 
 static int purge_sessions(kn_engine *e, const jobdef *j, int64_t due, kn_error *err)
 {
@@ -138,6 +147,10 @@ static bool name_ok(const char *s)
 	return n > 0 && n <= 48;
 }
 
+static int64_t config_ms(const kn_engine *e, const char *key, int64_t def, kn_error *err,
+			 int *rc);
+#define NFIXED 2 /* sessions.purge, rules.timers */
+
 /* The job definitions from the config (caller frees *out). */
 static int load_defs(kn_engine *e, jobdef **out, size_t *n, kn_error *err)
 {
@@ -146,14 +159,17 @@ static int load_defs(kn_engine *e, jobdef **out, size_t *n, kn_error *err)
 	if (sch && !json_is_array(sch))
 		return kn_fail(err, KN_EVALID, "schedules",
 			       "config.json: schedules must be an array");
-	jobdef *d = kn_xcalloc(ns + 1, sizeof *d);
+	jobdef *d = kn_xcalloc(ns + NFIXED, sizeof *d);
 	snprintf(d[0].name, sizeof d[0].name, "sessions.purge");
 	d[0].every_ms = PURGE_EVERY_MS;
 	d[0].run = purge_sessions;
 	int rc = 0;
+	snprintf(d[1].name, sizeof d[1].name, "rules.timers");
+	d[1].every_ms = config_ms(e, "timers_ms", TIMERS_EVERY_MS, err, &rc);
+	d[1].run = run_timers;
 	for (size_t i = 0; i < ns && !rc; i++) {
 		const json_t *s = json_array_get(sch, i);
-		jobdef *j = &d[i + 1];
+		jobdef *j = &d[i + NFIXED];
 		const char *name = json_string_value(json_object_get(s, "name"));
 		const char *type = json_string_value(json_object_get(s, "type"));
 		const char *every = json_string_value(json_object_get(s, "every"));
@@ -175,7 +191,7 @@ static int load_defs(kn_engine *e, jobdef **out, size_t *n, kn_error *err)
 		else if (cu && !json_is_boolean(cu))
 			rc = bad(err, "catch_up", i, "true or false");
 		for (size_t k = 0; !rc && k < i; k++)
-			if (strcmp(d[k + 1].name + 9, name) == 0)
+			if (strcmp(d[k + NFIXED].name + 9, name) == 0)
 				rc = bad(err, "name", i, "used twice");
 		if (rc)
 			break;
@@ -189,7 +205,7 @@ static int load_defs(kn_engine *e, jobdef **out, size_t *n, kn_error *err)
 		return rc;
 	}
 	*out = d;
-	*n = ns + 1;
+	*n = ns + NFIXED;
 	return 0;
 }
 

@@ -19,11 +19,14 @@
  *
  * Jobs:
  *   sessions.purge         hourly: delete expired login sessions
+ *   rules.timers           every minute (jobs.timers_ms): the declarations'
+ *                          timer rules (escalations, automatic closure)
  *   schedule.NAME          config.json "schedules": records created on a
  *                          schedule (recurring tasks), see docs/admin.md
  *
  * Config keys (config.json, all optional):
- *   "jobs": {"tick_ms": 1000, "lease_ms": 60000, "enabled": true}
+ *   "jobs": {"tick_ms": 1000, "lease_ms": 60000, "timers_ms": 60000,
+ *            "enabled": true}
  *   "schedules": [{"name": "backup-check", "type": "incident",
  *                  "every": "1d", "start": "2026-12-01T09:00:00+09:00",
  *                  "catch_up": false, "fields": {"title": "... {slot}"}}]

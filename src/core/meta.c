@@ -86,11 +86,15 @@ static json_t *field_meta(const kn_field *f)
 		json_t *vals = json_array();
 		for (size_t i = 0; i < f->nvalues; i++) {
 			const kn_enumval *v = &f->values[i];
-			json_array_append_new(
-				vals, json_pack("{s:s, s:o}", "value", v->value, "label",
-						label(v->label_ja, v->label_en, v->value)));
+			json_t *jv = json_pack("{s:s, s:o}", "value", v->value, "label",
+					       label(v->label_ja, v->label_en, v->value));
+			if (v->parent)
+				json_object_set_new(jv, "parent", json_string(v->parent));
+			json_array_append_new(vals, jv);
 		}
 		json_object_set_new(m, "values", vals);
+		if (f->parent_field)
+			json_object_set_new(m, "parent_field", json_string(f->parent_field));
 	}
 	if (f->kind == KN_REF && f->ref)
 		json_object_set_new(m, "ref", json_string(f->ref));
@@ -102,6 +106,13 @@ static json_t *field_meta(const kn_field *f)
 					      strings_json(f->args, f->nargs)));
 	if (f->hidden)
 		json_object_set_new(m, "hidden", roles_json(f->hidden));
+	if (f->counter_changes)
+		json_object_set_new(m, "counter", json_pack("{s:s}", "changes", f->counter_changes));
+	else if (f->ncounter_transitions)
+		json_object_set_new(m, "counter",
+				    json_pack("{s:o}", "transitions",
+					      strings_json((char *const *)f->counter_transitions,
+							   f->ncounter_transitions)));
 	return m;
 }
 
@@ -114,6 +125,8 @@ json_t *kn_type_meta(const kn_type *t)
 			      "label", label(t->label_ja, t->label_en, t->name), "number", number);
 	json_object_set_new(m, "org_field", t->org_field ? json_string(t->org_field) : json_null());
 	json_object_set_new(m, "key", t->key_field ? json_string(t->key_field->name) : json_null());
+	if (t->owner_field)
+		json_object_set_new(m, "owner_field", json_string(t->owner_field));
 
 	json_t *fields = json_array();
 	for (size_t i = 0; i < t->nfields; i++)
@@ -144,11 +157,44 @@ json_t *kn_type_meta(const kn_type *t)
 	json_t *trs = json_array();
 	for (size_t i = 0; i < t->ntransitions; i++) {
 		const kn_transition *tr = &t->transitions[i];
-		json_t *j = json_pack("{s:s, s:o, s:o, s:s, s:o, s:o}", "name", tr->name, "label",
+		json_t *j = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "name", tr->name, "label",
 				      label(tr->label_ja, tr->label_en, tr->name), "from",
-				      strings_json(tr->from, tr->nfrom), "to", tr->to, "roles",
+				      strings_json(tr->from, tr->nfrom), "to",
+				      tr->to ? json_string(tr->to) : json_null(), "roles",
 				      roles_json(tr->roles), "requires",
 				      strings_json(tr->requires, tr->nrequires));
+		if (tr->stay)
+			json_object_set_new(j, "stay", json_true());
+		if (tr->nmust_change)
+			json_object_set_new(j, "must_change",
+					    strings_json((char *const *)tr->must_change,
+							 tr->nmust_change));
+		if (tr->requires_reason)
+			json_object_set_new(j, "requires_reason", json_true());
+		if (tr->nguards) {
+			json_t *gs = json_array();
+			for (size_t g = 0; g < tr->nguards; g++) {
+				const kn_guard *gd = &tr->guards[g];
+				json_t *w = json_object();
+				for (size_t k = 0; k < gd->when.n; k++) {
+					char key[160];
+					snprintf(key, sizeof key, "%s%s%s", gd->when.m[k].attr,
+						 gd->when.m[k].sub ? "." : "",
+						 gd->when.m[k].sub ? gd->when.m[k].sub : "");
+					json_object_set(w, key, (json_t *)gd->when.m[k].values);
+				}
+				json_t *jg = json_pack("{s:o, s:o}", "when", w, "requires",
+						       strings_json((char *const *)gd->requires,
+								    gd->nrequires));
+				if (gd->exists_type)
+					json_object_set_new(jg, "exists",
+							    json_pack("{s:s, s:s}", "type",
+								      gd->exists_type, "field",
+								      gd->exists_field));
+				json_array_append_new(gs, jg);
+			}
+			json_object_set_new(j, "guards", gs);
+		}
 		if (tr->set_time)
 			json_object_set_new(j, "set_time", json_string(tr->set_time));
 		json_array_append_new(trs, j);

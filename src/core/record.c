@@ -20,6 +20,7 @@
 
 #include "core/jobs.h"
 #include "core/record.h"
+#include "core/rules.h"
 #include "core/search.h"
 
 /* ---- engine ------------------------------------------------------------ */
@@ -300,6 +301,7 @@ int kn_engine_create(const char *datadir, const char *store, bool join, const js
 /* ---- small helpers ----------------------------------------------------- */
 
 #define ST(e) ((e)->store)
+#define MAX_CHAIN 4 /* transitions passed on to child records, at most this deep */
 #define OPS(e) ((e)->store->ops)
 
 static bool role_in(const kn_user *u, int mask) { return u && (u->role & mask); }
@@ -314,13 +316,35 @@ static bool sees_work_notes(const kn_type *t, const kn_user *u)
 	return !u || role_in(u, t->can_work_note | KN_ROLE_AUDITOR);
 }
 
-/* Whether u may see record rec (organisation scoping for end users). */
-static bool org_visible(const kn_type *t, const kn_user *u, const json_t *rec)
+/* Administrators and auditors see every record of a type they may read. */
+static bool sees_all(const kn_user *u)
 {
-	if (!is_enduser(u) || !t->org_field)
+	return !u || (u->role & (KN_ROLE_ADMIN | KN_ROLE_AUDITOR));
+}
+
+/* Whether u may see record rec: organisation scoping for end users, the
+ * owner of an owned record, and the type's restrictions. */
+static bool visible(const kn_type *t, const kn_user *u, const json_t *rec)
+{
+	if (!u)
 		return true;
-	const char *org = json_string_value(json_object_get(rec, t->org_field));
-	return org && u->org[0] && strcmp(org, u->org) == 0;
+	if (is_enduser(u) && t->org_field) {
+		const char *org = json_string_value(json_object_get(rec, t->org_field));
+		if (!org || !u->org[0] || strcmp(org, u->org) != 0)
+			return false;
+	}
+	if (t->owner_field && !sees_all(u)) {
+		const char *o = json_string_value(json_object_get(rec, t->owner_field));
+		if (!o || strcmp(o, u->name) != 0)
+			return false;
+	}
+	for (size_t i = 0; i < t->nrestricts; i++) {
+		const kn_restrict *r = &t->restricts[i];
+		if (!(u->role & r->roles) &&
+		    kn_match_value(&r->where, json_object_get(rec, r->where.attr)))
+			return false;
+	}
+	return true;
 }
 
 /* A copy of rec without the fields hidden from u's role. */
@@ -373,7 +397,7 @@ static int fetch_for(kn_engine *e, const kn_user *u, const kn_type *t, const cha
 		return kn_fail(err, KN_ENOTFOUND, "", "%s %s not found", t->name, ref);
 	if (rc)
 		return rc;
-	if (!org_visible(t, u, *out)) {
+	if (!visible(t, u, *out)) {
 		json_decref(*out);
 		*out = NULL;
 		return kn_fail(err, KN_ENOTFOUND, "", "%s %s not found", t->name, ref);
@@ -555,7 +579,7 @@ static int apply_body(kn_engine *e, const kn_type *t, const kn_user *u, const js
 				return kn_fail(err, KN_EVALID, key, "%s is set by kanri", key);
 			return kn_fail(err, KN_EVALID, key, "%s has no field '%s'", t->name, key);
 		}
-		if (f->readonly)
+		if (f->readonly && (u || f->verb)) /* kanri itself sets read-only fields */
 			return kn_fail(err, KN_EVALID, key, "%s is %s and cannot be written", key,
 				       f->verb ? "computed" : "read-only");
 		if (!creating && is_enduser(u) && t->org_field && strcmp(key, t->org_field) == 0)
@@ -583,6 +607,53 @@ static int apply_body(kn_engine *e, const kn_type *t, const kn_user *u, const js
 	return 0;
 }
 
+/* Enum values that belong under another field's value (subcategories). */
+static int parents_ok(const kn_type *t, const json_t *rec, kn_error *err)
+{
+	for (size_t i = 0; i < t->nfields; i++) {
+		const kn_field *f = &t->fields[i];
+		const char *v = json_string_value(json_object_get(rec, f->name));
+		if (!f->parent_field || !v)
+			continue;
+		const char *pv = json_string_value(json_object_get(rec, f->parent_field));
+		for (size_t j = 0; j < f->nvalues; j++)
+			if (strcmp(f->values[j].value, v) == 0 &&
+			    (!pv || strcmp(f->values[j].parent, pv) != 0))
+				return kn_fail(err, KN_EVALID, f->name,
+					       "%s '%s' belongs under %s '%s'%s%s", f->name, v,
+					       f->parent_field, f->values[j].parent,
+					       pv ? ", not " : "", pv ? pv : "");
+	}
+	return 0;
+}
+
+/* Count up the counters this change moves: a transition named in a
+ * counter's list, or a field a counter follows changing from one value to
+ * another (setting it the first time is no change of hands). */
+static void count_up(const kn_type *t, const char *trname, const json_t *changes, json_t *rec)
+{
+	for (size_t i = 0; i < t->nfields; i++) {
+		const kn_field *f = &t->fields[i];
+		bool hit = false;
+		for (size_t j = 0; trname && j < f->ncounter_transitions; j++)
+			hit |= strcmp(f->counter_transitions[j], trname) == 0;
+		size_t k;
+		json_t *c;
+		json_array_foreach((json_t *)changes, k, c)
+		{
+			if (f->counter_changes &&
+			    strcmp(json_string_value(json_object_get(c, "field")),
+				   f->counter_changes) == 0 &&
+			    !json_is_null(json_object_get(c, "old")) &&
+			    !json_is_null(json_object_get(c, "new")))
+				hit = true;
+		}
+		if (hit)
+			json_object_set_new(rec, f->name,
+					    json_integer(json_integer_value(json_object_get(rec, f->name)) + 1));
+	}
+}
+
 /* After computing, add changes for computed fields that moved. */
 static void note_computed(const kn_type *t, const json_t *before, const json_t *after,
 			  json_t *changes)
@@ -590,6 +661,13 @@ static void note_computed(const kn_type *t, const json_t *before, const json_t *
 	for (size_t i = 0; i < t->nfields; i++) {
 		const kn_field *f = &t->fields[i];
 		if (!f->verb && !f->readonly)
+			continue;
+		bool noted = false;
+		size_t k;
+		json_t *c;
+		json_array_foreach(changes, k, c) noted |=
+		    strcmp(json_string_value(json_object_get(c, "field")), f->name) == 0;
+		if (noted)
 			continue;
 		json_t *o = json_object_get(before, f->name), *n = json_object_get(after, f->name);
 		if (!o)
@@ -918,6 +996,14 @@ static int create_prepare(kn_engine *e, const kn_user *u, const kn_type *t, cons
 				     t->fields[i].name);
 	if (!rc)
 		rc = compute_fields(t, rec, err);
+	if (!rc)
+		rc = parents_ok(t, rec, err);
+	if (!rc && !import && t->nrules) {
+		json_object_set_new(rec, "state", json_string((*st)->name));
+		rc = kn_rules_before(e, t, KN_ON_CREATE, NULL, rec, NULL, err);
+		if (!rc)
+			rc = compute_fields(t, rec, err);
+	}
 	if (rc) {
 		json_decref(rec);
 		return rc;
@@ -964,6 +1050,8 @@ static int create_write(kn_engine *e, const kn_user *u, const kn_type *t, json_t
 	}
 	rc = kn_journal_append(e, actor_name(u), t->name, id, import ? "import" : "create", changes,
 			       reason, dg, err);
+	if (!rc && !import && t->nrules)
+		rc = kn_rules_after(e, u, t, KN_ON_CREATE, NULL, rec, changes, 0, err);
 	json_decref(changes);
 	return rc;
 }
@@ -1120,8 +1208,17 @@ static int version_check(const json_t *cur, int64_t want, kn_error *err)
 	return 0;
 }
 
+/* What a save is: an update, or a transition (trname), depth steps down a
+ * chain of transitions passed on to child records. */
+typedef struct wevent {
+	int on;
+	const char *trname;
+	int depth;
+} wevent;
+
 static int save_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
-		       const char *action, json_t *changes, const char *reason, kn_error *err);
+		       const char *action, json_t *changes, const char *reason,
+		       const wevent *ev, kn_error *err);
 
 /*
  * Write rec (read, then changed in memory without any lock) as the next
@@ -1133,23 +1230,26 @@ struct save_job {
 	const kn_type *t;
 	json_t *rec, *changes;
 	const char *action, *reason;
+	wevent ev;
 };
 
 static int save_job_run(kn_engine *e, void *arg, kn_error *err)
 {
 	struct save_job *j = arg;
-	return save_in_txn(e, j->u, j->t, j->rec, j->action, j->changes, j->reason, err);
+	return save_in_txn(e, j->u, j->t, j->rec, j->action, j->changes, j->reason, &j->ev, err);
 }
 
 static int save(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
-		const char *action, json_t *changes, const char *reason, kn_error *err)
+		const char *action, json_t *changes, const char *reason, wevent ev,
+		kn_error *err)
 {
-	struct save_job j = {u, t, rec, changes, action, reason};
+	struct save_job j = {u, t, rec, changes, action, reason, ev};
 	return kn_engine_write(e, save_job_run, &j, err);
 }
 
 static int save_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
-		       const char *action, json_t *changes, const char *reason, kn_error *err)
+		       const char *action, json_t *changes, const char *reason,
+		       const wevent *ev, kn_error *err)
 {
 	int64_t id = json_integer_value(json_object_get(rec, "id"));
 	int64_t ver = json_integer_value(json_object_get(rec, "version"));
@@ -1177,7 +1277,18 @@ static int save_in_txn(kn_engine *e, const kn_user *u, const kn_type *t, json_t 
 		return rc;
 	char dg[65];
 	kn_record_digest(t, rec, dg);
-	return kn_journal_append(e, actor_name(u), t->name, id, action, changes, reason, dg, err);
+	rc = kn_journal_append(e, actor_name(u), t->name, id, action, changes, reason, dg, err);
+	if (!rc && t->nrules)
+		rc = kn_rules_after(e, u, t, ev->on, ev->trname, rec, changes, ev->depth, err);
+	return rc;
+}
+
+int kn_rec_save_tx(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
+		   const char *action, json_t *changes, const char *reason, int depth,
+		   kn_error *err)
+{
+	wevent ev = {KN_ON_UPDATE, NULL, depth};
+	return save_in_txn(e, u, t, rec, action, changes, reason, &ev, err);
 }
 
 int kn_rec_update(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
@@ -1217,9 +1328,18 @@ int kn_rec_update(kn_engine *e, const kn_user *u, const kn_type *t, const char *
 				     t->fields[i].name);
 	if (!rc)
 		rc = compute_fields(t, rec, err);
+	if (!rc)
+		rc = parents_ok(t, rec, err);
+	if (!rc && json_array_size(changes)) {
+		count_up(t, NULL, changes, rec);
+		rc = kn_rules_before(e, t, KN_ON_UPDATE, NULL, rec, changes, err);
+		if (!rc)
+			rc = compute_fields(t, rec, err);
+	}
 	if (!rc && json_array_size(changes)) {
 		note_computed(t, before, rec, changes);
-		rc = save(e, u, t, rec, "update", changes, reason, err);
+		rc = save(e, u, t, rec, "update", changes, reason, (wevent){KN_ON_UPDATE, NULL, 0},
+			  err);
 	}
 	json_decref(changes);
 	json_decref(before);
@@ -1231,6 +1351,143 @@ int kn_rec_update(kn_engine *e, const kn_user *u, const kn_type *t, const char *
 	return 0;
 }
 
+/* Whether a record of guard g's exists_type in one of its states refers
+ * to rec. in_tx: already inside a transaction. */
+static int guard_exists(kn_engine *e, const kn_type *t, const kn_guard *g, const json_t *rec,
+			bool in_tx, bool *found, kn_error *err)
+{
+	const kn_type *et = kn_schema_type(e->schema, g->exists_type);
+	const char *key = json_string_value(
+	    json_object_get(rec, t->key_field ? t->key_field->name : "number"));
+	json_t *vals = json_pack("[s]", key ? key : "");
+	kn_cond conds[2] = {{.attr = g->exists_field, .op = KN_OP_EQ, .values = vals}};
+	size_t n = 1;
+	if (g->exists_states)
+		conds[n++] = (kn_cond){.attr = "state", .op = KN_OP_IN,
+				       .values = (json_t *)g->exists_states};
+	kn_sort sort = {"id", false};
+	kn_query q = {conds, n, &sort, 1, NULL, 1, false, NULL, 0};
+	json_t *items = NULL;
+	int64_t total;
+	int rc = in_tx ? 0 : OPS(e)->begin(ST(e), false, err);
+	if (!rc) {
+		rc = OPS(e)->rec_list(ST(e), et, &q, &items, &total, err);
+		if (!in_tx) {
+			if (rc)
+				OPS(e)->rollback(ST(e));
+			else
+				rc = OPS(e)->commit(ST(e), err);
+		}
+	}
+	*found = json_array_size(items) > 0;
+	json_decref(items);
+	json_decref(vals);
+	return rc;
+}
+
+static int guards_ok(kn_engine *e, const kn_type *t, const kn_transition *tr, const json_t *rec,
+		     bool in_tx, kn_error *err)
+{
+	for (size_t i = 0; i < tr->nguards; i++) {
+		const kn_guard *g = &tr->guards[i];
+		if (!kn_when_holds(e, t, &g->when, rec))
+			continue;
+		for (size_t j = 0; j < g->nrequires; j++)
+			if (is_empty(json_object_get(rec, g->requires[j])))
+				return kn_fail(err, KN_EVALID, g->requires[j], "%s",
+					       g->msg_en ? g->msg_en : "a required field is empty");
+		if (g->exists_type) {
+			bool found;
+			int rc = guard_exists(e, t, g, rec, in_tx, &found, err);
+			if (rc)
+				return rc;
+			if (!found)
+				return kn_fail(err, KN_EVALID, g->exists_field, "%s",
+					       g->msg_en ? g->msg_en : "a related record is missing");
+		}
+	}
+	return 0;
+}
+
+/*
+ * Move rec along tr in memory: the body's fields, the move's requirements
+ * and guards, its time stamp, counters, rules and computed fields; every
+ * change noted in changes (the state first). u NULL: kanri itself.
+ */
+static int transition_apply(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
+			    const kn_transition *tr, const json_t *body, const char *reason,
+			    bool in_tx, json_t *changes, kn_error *err)
+{
+	json_t *before = json_deep_copy(rec);
+	static const char *const skip[] = {"to", "transition", "reason", "version", NULL};
+	int rc = apply_body(e, t, u, body, skip, false, rec, changes, err);
+	for (size_t i = 0; !rc && i < tr->nrequires; i++)
+		if (is_empty(json_object_get(rec, tr->requires[i])))
+			rc = kn_fail(err, KN_EVALID, tr->requires[i], "%s is required to %s",
+				     tr->requires[i], tr->name);
+	for (size_t i = 0; !rc && i < tr->nmust_change; i++) {
+		bool changed = false;
+		size_t k;
+		json_t *c;
+		json_array_foreach(changes, k, c) changed |=
+		    strcmp(json_string_value(json_object_get(c, "field")), tr->must_change[i]) == 0;
+		if (!changed)
+			rc = kn_fail(err, KN_EVALID, tr->must_change[i], "%s needs a new %s", tr->name,
+				     tr->must_change[i]);
+	}
+	if (!rc && tr->requires_reason && (!reason || !*reason))
+		rc = kn_fail(err, KN_EVALID, "reason", "give a reason to %s", tr->name);
+	if (!rc)
+		rc = parents_ok(t, rec, err);
+	if (!rc) {
+		if (tr->set_time) {
+			char now[40];
+			kn_format_datetime(kn_now_ms(), now, sizeof now);
+			json_object_set_new(rec, tr->set_time, json_string(now));
+		}
+		if (!tr->stay) {
+			json_array_insert_new(changes, 0,
+					      json_pack("{s:s,s:O,s:s}", "field", "state", "old",
+							json_object_get(rec, "state"), "new", tr->to));
+			json_object_set_new(rec, "state", json_string(tr->to));
+		}
+		count_up(t, tr->name, changes, rec);
+		rc = compute_fields(t, rec, err);
+	}
+	if (!rc)
+		rc = kn_rules_before(e, t, KN_ON_TRANSITION, tr->name, rec, changes, err);
+	if (!rc)
+		rc = compute_fields(t, rec, err);
+	if (!rc)
+		rc = guards_ok(e, t, tr, rec, in_tx, err);
+	if (!rc)
+		note_computed(t, before, rec, changes);
+	json_decref(before);
+	return rc;
+}
+
+int kn_rec_fire_tx(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
+		   const char *trname, const json_t *fields, const char *reason, int depth,
+		   kn_error *err)
+{
+	if (depth > MAX_CHAIN)
+		return 0;
+	const char *st = json_string_value(json_object_get(rec, "state"));
+	const kn_transition *tr = kn_type_transition_named(t, st ? st : "", trname);
+	if (!tr)
+		return kn_fail(err, KN_ECONFLICT, "to", "%s %s cannot %s from %s", t->name,
+			       json_string_value(json_object_get(rec, "number")), trname, st);
+	json_t *changes = json_array();
+	int rc = transition_apply(e, NULL, t, rec, tr, fields, reason, true, changes, err);
+	if (!rc) {
+		wevent ev = {KN_ON_TRANSITION, tr->name, depth};
+		rc = save_in_txn(e, u, t, rec, tr->stay ? tr->name : "transition", changes, reason,
+				 &ev, err);
+	}
+	json_decref(changes);
+	return rc;
+}
+
 static int transition_once(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
 			   int64_t if_version, const json_t *body, json_t **out, kn_error *err)
 {
@@ -1238,27 +1495,30 @@ static int transition_once(kn_engine *e, const kn_user *u, const kn_type *t, con
 	if (rc)
 		return rc;
 	const char *to = json_string_value(json_object_get(body, "to"));
-	if (!to)
-		return kn_fail(err, KN_EVALID, "to", "\"to\" must name the state to move to");
-	if (!kn_type_state(t, to))
+	const char *name = json_string_value(json_object_get(body, "transition"));
+	if (!to && !name)
+		return kn_fail(err, KN_EVALID, "to",
+			       "\"to\" must name the state to move to (or \"transition\" the step)");
+	if (to && !kn_type_state(t, to))
 		return kn_fail(err, KN_EVALID, "to", "%s has no state '%s'", t->name, to);
 	if (u && (u->role & KN_ROLE_AUDITOR))
 		return kn_fail(err, KN_EFORBIDDEN, "", "auditors cannot change records");
 	const char *reason;
 	if ((rc = reason_of(body, &reason, err)))
 		return rc;
-	json_t *rec = NULL, *changes = json_array(), *before = NULL;
+	json_t *rec = NULL, *changes = json_array();
 	const kn_transition *tr = NULL;
 	rc = fetch_for(e, u, t, ref, &rec, err);
 	if (!rc)
 		rc = version_check(rec, if_version, err);
 	if (!rc) {
 		const char *from = json_string_value(json_object_get(rec, "state"));
-		tr = kn_type_transition(t, from, to);
-		if (!tr)
-			rc = kn_fail(err, KN_EVALID, "to", "%s %s cannot move from %s to %s",
-				     t->name, json_string_value(json_object_get(rec, "number")),
-				     from, to);
+		tr = name ? kn_type_transition_named(t, from, name) : kn_type_transition(t, from, to);
+		if (!tr || (name && to && (tr->stay || strcmp(tr->to, to))))
+			rc = kn_fail(err, KN_EVALID, name ? "transition" : "to",
+				     "%s %s cannot %s from %s", t->name,
+				     json_string_value(json_object_get(rec, "number")),
+				     name ? name : "move to", from);
 		else if (u && !role_in(u, tr->roles))
 			rc = kn_fail(err, KN_EFORBIDDEN, "to",
 				     "your role may not %s %s records", tr->name, t->name);
@@ -1269,7 +1529,8 @@ static int transition_once(kn_engine *e, const kn_user *u, const kn_type *t, con
 		json_t *val;
 		json_object_foreach((json_t *)body, key, val)
 		{
-			bool ok = !strcmp(key, "to") || !strcmp(key, "reason") || !strcmp(key, "version");
+			bool ok = !strcmp(key, "to") || !strcmp(key, "reason") ||
+				  !strcmp(key, "version") || !strcmp(key, "transition");
 			for (size_t i = 0; i < tr->nrequires; i++)
 				ok |= strcmp(key, tr->requires[i]) == 0;
 			if (!ok) {
@@ -1279,33 +1540,12 @@ static int transition_once(kn_engine *e, const kn_user *u, const kn_type *t, con
 			}
 		}
 	}
-	if (!rc) {
-		before = json_deep_copy(rec);
-		static const char *const skip[] = {"to", "reason", "version", NULL};
-		rc = apply_body(e, t, u, body, skip, false, rec, changes, err);
-	}
-	for (size_t i = 0; !rc && i < tr->nrequires; i++)
-		if (is_empty(json_object_get(rec, tr->requires[i])))
-			rc = kn_fail(err, KN_EVALID, tr->requires[i], "%s is required to move to %s",
-				     tr->requires[i], to);
-	if (!rc) {
-		if (tr->set_time) {
-			char now[40];
-			kn_format_datetime((int64_t)time(NULL) * 1000, now, sizeof now);
-			json_object_set_new(rec, tr->set_time, json_string(now));
-		}
-		rc = compute_fields(t, rec, err);
-	}
-	if (!rc) {
-		json_array_insert_new(changes, 0,
-				      json_pack("{s:s,s:O,s:s}", "field", "state", "old",
-						json_object_get(rec, "state"), "new", to));
-		json_object_set_new(rec, "state", json_string(to));
-		note_computed(t, before, rec, changes);
-		rc = save(e, u, t, rec, "transition", changes, reason, err);
-	}
+	if (!rc)
+		rc = transition_apply(e, u, t, rec, tr, body, reason, false, changes, err);
+	if (!rc)
+		rc = save(e, u, t, rec, tr->stay ? tr->name : "transition", changes, reason,
+			  (wevent){KN_ON_TRANSITION, tr->name, 0}, err);
 	json_decref(changes);
-	json_decref(before);
 	if (rc) {
 		json_decref(rec);
 		return rc;
@@ -1778,13 +2018,18 @@ static int parse_sort(const kn_type *t, const kn_user *u, const char *s, listq *
 }
 
 static int parse_params(const kn_type *t, const kn_user *u, const kn_param *p,
-			size_t np, listq *q, json_t *names, kn_error *err)
+			size_t np, const char *const *skip, listq *q, json_t *names, kn_error *err)
 {
 	q->limit = 50;
 	q->total = true;
 	for (size_t i = 0; i < np; i++) {
 		const char *k = p[i].key, *v = p[i].value ? p[i].value : "";
 		int rc = 0;
+		bool skipped = false;
+		for (size_t j = 0; skip && skip[j]; j++)
+			skipped |= strcmp(k, skip[j]) == 0;
+		if (skipped)
+			continue;
 		if (strcmp(k, "limit") == 0) {
 			char *end;
 			long n = strtol(v, &end, 10);
@@ -1917,6 +2162,96 @@ static int parse_params(const kn_type *t, const kn_user *u, const kn_param *p,
 	return 0;
 }
 
+/* The conditions every query of u on t carries: end users see their
+ * organisation's records only. */
+static int scope_conds(const kn_type *t, const kn_user *u, listq *q, kn_error *err)
+{
+	int rc = 0;
+	if (t->org_field && is_enduser(u))
+		rc = add_cond(q, t->org_field, KN_OP_EQ, json_pack("[s]", u->org), err);
+	if (!rc && t->owner_field && !sees_all(u))
+		rc = add_cond(q, t->owner_field, KN_OP_EQ, json_pack("[s]", u->name), err);
+	for (size_t i = 0; !rc && u && i < t->nrestricts; i++) {
+		const kn_restrict *r = &t->restricts[i];
+		if (u->role & r->roles)
+			continue;
+		/* the record's value is none of where's values */
+		json_t *vals = json_array();
+		bool has_null = false;
+		const json_t *w = r->where.values;
+		if (json_is_array(w)) {
+			size_t j;
+			json_t *x;
+			json_array_foreach(w, j, x)
+			{
+				if (json_is_null(x))
+					has_null = true;
+				else
+					json_array_append(vals, x);
+			}
+		} else if (json_is_null(w)) {
+			has_null = true;
+		} else {
+			json_array_append(vals, (json_t *)w);
+		}
+		if (json_array_size(vals))
+			rc = add_cond(q, r->where.attr, KN_OP_NIN, vals, err);
+		else
+			json_decref(vals);
+		if (!rc && has_null)
+			rc = add_cond(q, r->where.attr, KN_OP_NOTNULL, json_array(), err);
+	}
+	return rc;
+}
+
+struct kn_filter {
+	listq q;
+	json_t *names;
+};
+
+int kn_rec_filter(const kn_type *t, const kn_user *u, const kn_param *p, size_t np,
+		  const char *const *skip, kn_filter **out, kn_error *err)
+{
+	if (u && !role_in(u, t->can_read))
+		return kn_fail(err, KN_EFORBIDDEN, "", "your role may not read %s records",
+			       t->name);
+	kn_filter *f = kn_xcalloc(1, sizeof *f);
+	f->q.vals = json_array();
+	f->names = json_array();
+	int rc = parse_params(t, u, p, np, skip, &f->q, f->names, err);
+	if (!rc)
+		rc = scope_conds(t, u, &f->q, err);
+	if (!rc && (f->q.nsorts || f->q.after || f->q.nattrs))
+		rc = kn_fail(err, KN_EINVAL, "", "sort, cursor and fields do not apply here");
+	if (rc) {
+		kn_filter_free(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+const kn_cond *kn_filter_conds(const kn_filter *f, size_t *n)
+{
+	*n = f->q.nconds;
+	return f->q.conds;
+}
+
+int kn_filter_add(kn_filter *f, const char *attr, kn_op op, json_t *values, kn_error *err)
+{
+	return add_cond(&f->q, attr, op, values, err);
+}
+
+void kn_filter_free(kn_filter *f)
+{
+	if (!f)
+		return;
+	json_decref(f->q.vals);
+	json_decref(f->q.after);
+	json_decref(f->names);
+	free(f);
+}
+
 int kn_rec_list(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param *p,
 		size_t np, json_t **out, kn_error *err)
 {
@@ -1927,9 +2262,9 @@ int kn_rec_list(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param
 	memset(&q, 0, sizeof q);
 	q.vals = json_array();
 	json_t *names = json_array();
-	int rc = parse_params(t, u, p, np, &q, names, err);
-	if (!rc && t->org_field && is_enduser(u))
-		rc = add_cond(&q, t->org_field, KN_OP_EQ, json_pack("[s]", u->org), err);
+	int rc = parse_params(t, u, p, np, NULL, &q, names, err);
+	if (!rc)
+		rc = scope_conds(t, u, &q, err);
 	/* id always breaks ties and ends the key */
 	if (!rc && (q.nsorts == 0 || strcmp(q.sorts[q.nsorts - 1].attr, "id") != 0))
 		q.sorts[q.nsorts++] = (kn_sort){"id", false};
@@ -2014,7 +2349,7 @@ static int search_type(kn_engine *e, const kn_user *u, const kn_type *t, const c
 		json_t *rec = NULL;
 		if (OPS(e)->rec_get(ST(e), t, ids[i], NULL, &rec, err) != 0)
 			continue; /* not there (yet) in this snapshot */
-		if (!org_visible(t, u, rec)) {
+		if (!visible(t, u, rec)) {
 			json_decref(rec);
 			continue;
 		}

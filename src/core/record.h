@@ -112,6 +112,17 @@ int kn_rec_journal(kn_engine *e, const kn_user *u, const kn_type *t, const char 
  * only these attributes, with id and number). */
 int kn_rec_list(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param *p,
 		size_t np, json_t **out, kn_error *err);
+/* The conditions of a list query, for other engine modules (reports):
+ * parses the filter parameters of kn_rec_list (field=value, field[op]=,
+ * open=, q=) plus the scoping u is under, ignoring the keys in skip
+ * (NULL-terminated, may be NULL). sort, cursor and fields are refused. */
+typedef struct kn_filter kn_filter;
+int kn_rec_filter(const kn_type *t, const kn_user *u, const kn_param *p, size_t np,
+		  const char *const *skip, kn_filter **out, kn_error *err);
+const kn_cond *kn_filter_conds(const kn_filter *f, size_t *n);
+/* Add a condition (values: a new reference, taken over). */
+int kn_filter_add(kn_filter *f, const char *attr, kn_op op, json_t *values, kn_error *err);
+void kn_filter_free(kn_filter *f);
 /* Full-text search across types. Parameters: q (the words), types (comma
  * list of plurals; default every searched type u may read), limit (1..100,
  * default 20). *out: {"items": [{type, id, number, title, state, score,
@@ -137,6 +148,19 @@ int kn_audit_verify(kn_engine *e, FILE *report, kn_error *err);
 int kn_journal_append(kn_engine *e, const char *actor, const char *type, int64_t rec_id,
 		      const char *action, const json_t *changes, const char *reason,
 		      const char *digest, kn_error *err);
+/* For engine modules, inside a write transaction (rules, timers): fire
+ * transition trname on rec (as read in this transaction; changed in place)
+ * with fields, as kanri on behalf of u (journalled as u; NULL: "system");
+ * KN_ECONFLICT when rec cannot take it from its state. depth: how many
+ * transitions passed on led here. */
+int kn_rec_fire_tx(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
+		   const char *trname, const json_t *fields, const char *reason, int depth,
+		   kn_error *err);
+/* Store rec (changed in memory as noted in changes) as its next version and
+ * journal it under action, inside the caller's write transaction. */
+int kn_rec_save_tx(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
+		   const char *action, json_t *changes, const char *reason, int depth,
+		   kn_error *err);
 /* SHA-256 hex of a record's canonical row (system attributes and fields). */
 void kn_record_digest(const kn_type *t, const json_t *rec, char out[65]);
 

@@ -219,12 +219,29 @@ const kn_transition *kn_type_transition(const kn_type *t, const char *from, cons
 	const kn_state *fs = kn_type_state(t, from);
 	for (size_t i = 0; i < t->ntransitions; i++) {
 		const kn_transition *tr = &t->transitions[i];
-		if (strcmp(tr->to, to) != 0)
+		if (tr->stay || strcmp(tr->to, to) != 0)
 			continue;
 		for (size_t j = 0; j < tr->nfrom; j++)
 			if (strcmp(tr->from[j], from) == 0 ||
 			    (strcmp(tr->from[j], "*") == 0 && fs && !fs->final))
 				return tr;
+	}
+	return NULL;
+}
+
+const kn_transition *kn_type_transition_named(const kn_type *t, const char *from,
+					      const char *name)
+{
+	const kn_state *fs = kn_type_state(t, from);
+	for (size_t i = 0; i < t->ntransitions; i++) {
+		const kn_transition *tr = &t->transitions[i];
+		if (strcmp(tr->name, name) != 0)
+			continue;
+		for (size_t j = 0; j < tr->nfrom; j++)
+			if (strcmp(tr->from[j], from) == 0 ||
+			    (strcmp(tr->from[j], "*") == 0 && fs && !fs->final))
+				return tr;
+		return NULL;
 	}
 	return NULL;
 }
@@ -282,6 +299,27 @@ static int strlist(loadctx *c, json_t *a, const char *what, char ***out, size_t 
 		if (!json_is_string(v))
 			return bad(c, what, "%s must be a list of names", what);
 		(*out)[(*n)++] = kn_xstrdup(json_string_value(v));
+	}
+	return 0;
+}
+
+/* Array of strings -> a list of strings borrowed from a (freed with free()). */
+static int cstrlist(loadctx *c, json_t *a, const char *what, const char ***out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (!a)
+		return 0;
+	if (!json_is_array(a))
+		return bad(c, what, "%s must be a list of names", what);
+	*out = kn_xcalloc(json_array_size(a) + 1, sizeof(char *));
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v)
+	{
+		if (!json_is_string(v))
+			return bad(c, what, "%s must be a list of names", what);
+		(*out)[(*n)++] = json_string_value(v);
 	}
 	return 0;
 }
@@ -377,6 +415,7 @@ static int field_build(loadctx *c, json_t *o, kn_field *f)
 				if (strcmp(f->values[j].value, ev->value) == 0)
 					return bad(c, f->name, "enum field '%s': value '%s' twice", f->name, ev->value);
 			labels(v, "label", ev->value, &ev->label_ja, &ev->label_en);
+			ev->parent = json_string_value(json_object_get(v, "parent"));
 			f->nvalues++;
 		}
 	}
@@ -405,6 +444,23 @@ static int field_build(loadctx *c, json_t *o, kn_field *f)
 	}
 	if (f->key && f->kind != KN_TEXT)
 		return bad(c, f->name, "key field '%s' must be text", f->name);
+	f->parent_field = json_string_value(json_object_get(o, "parent_field"));
+	json_t *ctr = json_object_get(o, "counter");
+	if (ctr) {
+		if (f->kind != KN_INTEGER || !json_is_object(ctr))
+			return bad(c, f->name, "counter field '%s' must be an integer with "
+				   "{\"transitions\": [...]} or {\"changes\": FIELD}", f->name);
+		f->counter_changes = json_string_value(json_object_get(ctr, "changes"));
+		if (cstrlist(c, json_object_get(ctr, "transitions"), "counter.transitions",
+			     &f->counter_transitions, &f->ncounter_transitions))
+			return c->err->code;
+		if (!f->counter_changes == !f->ncounter_transitions)
+			return bad(c, f->name, "counter field '%s' counts either transitions or "
+				   "changes of one field", f->name);
+		f->readonly = true;
+		if (!f->def)
+			f->def = json_integer(0);
+	}
 	return 0;
 }
 
@@ -423,6 +479,334 @@ static int parse_number(loadctx *c, const char *fmt, kn_type *t)
 static bool attr_ok(const kn_type *t, const char *name)
 {
 	return kn_is_system_attr(name) || kn_type_field(t, name);
+}
+
+/* What a field's parent_field and counter name must exist. */
+static int field_links_check(loadctx *c, const kn_type *t, const kn_field *f)
+{
+	if (f->parent_field) {
+		const kn_field *pf = kn_type_field(t, f->parent_field);
+		if (f->kind != KN_ENUM || !pf || pf->kind != KN_ENUM)
+			return bad(c, f->name, "field '%s': parent_field must name an enum field and "
+				   "be on an enum", f->name);
+		for (size_t i = 0; i < f->nvalues; i++) {
+			size_t j;
+			for (j = 0; j < pf->nvalues && f->values[i].parent; j++)
+				if (strcmp(pf->values[j].value, f->values[i].parent) == 0)
+					break;
+			if (!f->values[i].parent || j == pf->nvalues)
+				return bad(c, f->name, "field '%s': value '%s' needs a parent among "
+					   "the values of %s", f->name, f->values[i].value, pf->name);
+		}
+	}
+	if (f->counter_changes && !kn_type_field(t, f->counter_changes))
+		return bad(c, f->name, "counter '%s' counts changes of unknown field '%s'", f->name,
+			   f->counter_changes);
+	for (size_t i = 0; i < f->ncounter_transitions; i++) {
+		size_t j;
+		for (j = 0; j < t->ntransitions; j++)
+			if (strcmp(t->transitions[j].name, f->counter_transitions[i]) == 0)
+				break;
+		if (j == t->ntransitions)
+			return bad(c, f->name, "counter '%s' counts unknown transition '%s'", f->name,
+				   f->counter_transitions[i]);
+	}
+	return 0;
+}
+
+/* One condition: attr (maybe "ref.field") holds one of vals. */
+static int match_build(loadctx *c, const kn_type *t, const char *attr, const json_t *vals,
+		       kn_match *m, const char *what)
+{
+	const char *dot = strchr(attr, '.');
+	size_t n = dot ? (size_t)(dot - attr) : strlen(attr);
+	if (n >= sizeof m->attr)
+		return bad(c, what, "%s: '%s' is too long", what, attr);
+	memcpy(m->attr, attr, n);
+	m->attr[n] = 0;
+	m->sub = dot ? dot + 1 : NULL;
+	m->values = vals;
+	const kn_field *f = kn_type_field(t, m->attr);
+	if (dot && (!f || f->kind != KN_REF || !strcmp(f->ref, "user") || !*m->sub))
+		return bad(c, what, "%s: '%s' must follow a reference to a record type", what, attr);
+	if (!dot && !attr_ok(t, m->attr))
+		return bad(c, what, "%s: unknown field '%s'", what, attr);
+	if (json_is_object(vals))
+		return bad(c, what, "%s: '%s' takes a value or a list of values", what, attr);
+	return 0;
+}
+
+static int when_build(loadctx *c, const kn_type *t, json_t *o, kn_when *w, const char *what)
+{
+	w->m = NULL;
+	w->n = 0;
+	if (!o)
+		return 0;
+	if (!json_is_object(o))
+		return bad(c, what, "%s must be an object {field: value or [values]}", what);
+	w->m = kn_xcalloc(json_object_size(o) + 1, sizeof *w->m);
+	const char *k;
+	json_t *v;
+	json_object_foreach(o, k, v)
+	{
+		if (match_build(c, t, k, v, &w->m[w->n], what))
+			return c->err->code;
+		w->n++;
+	}
+	return 0;
+}
+
+static int guards_build(loadctx *c, const kn_type *t, json_t *a, kn_transition *tr)
+{
+	if (!a)
+		return 0;
+	if (!json_is_array(a))
+		return bad(c, "guards", "transition '%s': guards must be a list", tr->name);
+	tr->guards = kn_xcalloc(json_array_size(a) + 1, sizeof *tr->guards);
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v)
+	{
+		kn_guard *g = &tr->guards[tr->nguards++];
+		if (when_build(c, t, json_object_get(v, "when"), &g->when, "guards.when") ||
+		    cstrlist(c, json_object_get(v, "requires"), "guards.requires", &g->requires,
+			     &g->nrequires))
+			return c->err->code;
+		for (size_t j = 0; j < g->nrequires; j++)
+			if (!kn_type_field(t, g->requires[j]))
+				return bad(c, "guards", "transition '%s': guard requires unknown field '%s'",
+					   tr->name, g->requires[j]);
+		json_t *ex = json_object_get(v, "exists");
+		if (ex) {
+			g->exists_type = json_string_value(json_object_get(ex, "type"));
+			g->exists_field = json_string_value(json_object_get(ex, "field"));
+			g->exists_states = json_object_get(ex, "states");
+			if (!g->exists_type || !g->exists_field ||
+			    (g->exists_states && !json_is_array(g->exists_states)))
+				return bad(c, "guards", "transition '%s': exists needs type, field and "
+					   "optional states", tr->name);
+		}
+		if (!g->nrequires && !g->exists_type)
+			return bad(c, "guards", "transition '%s': a guard requires fields or a record",
+				   tr->name);
+		json_t *msg = json_object_get(v, "message");
+		g->msg_en = json_string_value(json_object_get(msg, "en"));
+		g->msg_ja = json_string_value(json_object_get(msg, "ja"));
+	}
+	return 0;
+}
+
+static int restricts_build(loadctx *c, kn_type *t, json_t *a)
+{
+	if (!a)
+		return 0;
+	if (!json_is_array(a))
+		return bad(c, "restrict", "restrict must be a list");
+	t->restricts = kn_xcalloc(json_array_size(a) + 1, sizeof *t->restricts);
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v)
+	{
+		kn_restrict *r = &t->restricts[t->nrestricts++];
+		json_t *w = json_object_get(v, "where");
+		if (!json_is_object(w) || json_object_size(w) != 1)
+			return bad(c, "restrict", "a restriction's where names exactly one field");
+		const char *k = json_object_iter_key(json_object_iter(w));
+		if (match_build(c, t, k, json_object_get(w, k), &r->where, "restrict.where") ||
+		    roles(c, json_object_get(v, "roles"), "restrict.roles", &r->roles))
+			return c->err->code;
+		if (r->where.sub)
+			return bad(c, "restrict", "a restriction's where names a field of the record");
+		/* administrators and auditors see everything */
+		r->roles |= KN_ROLE_ADMIN | KN_ROLE_AUDITOR;
+	}
+	return 0;
+}
+
+static const kn_transition *transition_named(const kn_type *t, const char *name)
+{
+	for (size_t i = 0; name && i < t->ntransitions; i++)
+		if (strcmp(t->transitions[i].name, name) == 0)
+			return &t->transitions[i];
+	return NULL;
+}
+
+/* Whether setting `set` makes `w` false (so a timer fires once). */
+static bool set_breaks(const json_t *set, const kn_when *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		json_t *nv = json_object_get(set, w->m[i].attr);
+		if (!nv || w->m[i].sub || json_is_string(nv))
+			continue;
+		const json_t *vals = w->m[i].values;
+		bool in = json_is_array(vals) ? false : json_equal(vals, nv);
+		size_t j;
+		json_t *x;
+		json_array_foreach(vals, j, x) in |= json_equal(x, nv);
+		if (!in)
+			return true;
+	}
+	return false;
+}
+
+static int rule_build(loadctx *c, kn_type *t, json_t *v, kn_rule *r)
+{
+	r->name = json_string_value(json_object_get(v, "name"));
+	if (!ident_ok(r->name) || strlen(r->name) > 31)
+		return bad(c, "rules", "a rule needs a lowercase name of at most 31 characters");
+	json_t *lab = json_object_get(v, "label");
+	r->label_ja = json_string_value(json_object_get(lab, "ja"));
+	r->label_en = json_string_value(json_object_get(lab, "en"));
+	static const char *const ons[] = {"create", "update", "transition", "timer"};
+	json_t *on = json_object_get(v, "on");
+	size_t i;
+	json_t *x;
+	if (!json_is_array(on) || !json_array_size(on))
+		return bad(c, "rules", "rule '%s': on must list create, update, transition or timer",
+			   r->name);
+	json_array_foreach(on, i, x)
+	{
+		size_t k;
+		for (k = 0; k < 4; k++)
+			if (json_is_string(x) && strcmp(json_string_value(x), ons[k]) == 0)
+				break;
+		if (k == 4)
+			return bad(c, "rules", "rule '%s': unknown event in on", r->name);
+		r->on |= 1 << k;
+	}
+	if ((r->on & KN_ON_TIMER) && r->on != KN_ON_TIMER)
+		return bad(c, "rules", "rule '%s': a timer rule has no other event", r->name);
+	if (cstrlist(c, json_object_get(v, "transitions"), "rules.transitions", &r->transitions,
+		     &r->ntransitions) ||
+	    cstrlist(c, json_object_get(v, "changed"), "rules.changed", &r->changed,
+		     &r->nchanged) ||
+	    when_build(c, t, json_object_get(v, "when"), &r->when, "rules.when"))
+		return c->err->code;
+	for (i = 0; i < r->ntransitions; i++)
+		if (!transition_named(t, r->transitions[i]))
+			return bad(c, "rules", "rule '%s': unknown transition '%s'", r->name,
+				   r->transitions[i]);
+	for (i = 0; i < r->nchanged; i++)
+		if (!kn_type_field(t, r->changed[i]))
+			return bad(c, "rules", "rule '%s': unknown field '%s' in changed", r->name,
+				   r->changed[i]);
+	r->set = json_object_get(v, "set");
+	if (r->set) {
+		if (!json_is_object(r->set))
+			return bad(c, "rules", "rule '%s': set must be an object", r->name);
+		const char *k;
+		json_object_foreach((json_t *)r->set, k, x)
+		{
+			const kn_field *f = kn_type_field(t, k);
+			const char *s = json_string_value(x);
+			if (!f || f->verb || f->counter_changes || f->ncounter_transitions)
+				return bad(c, "rules", "rule '%s': cannot set '%s'", r->name, k);
+			bool ok = json_is_null(x);
+			if (s && !strcmp(s, "$now"))
+				ok = f->kind == KN_DATETIME;
+			else if (s && !strcmp(s, "$inc"))
+				ok = f->kind == KN_INTEGER;
+			else if (f->kind == KN_INTEGER)
+				ok |= json_is_integer(x);
+			else if (f->kind == KN_BOOLEAN)
+				ok |= json_is_boolean(x);
+			else
+				ok |= s != NULL;
+			if (!ok)
+				return bad(c, "rules", "rule '%s': '%s' cannot take that value", r->name, k);
+		}
+	}
+	r->fire = json_string_value(json_object_get(v, "fire"));
+	if (json_object_get(v, "fire") && !transition_named(t, r->fire))
+		return bad(c, "rules", "rule '%s': fire names no transition", r->name);
+	json_t *after = json_object_get(v, "after");
+	if (r->on == KN_ON_TIMER) {
+		r->after_field = json_string_value(json_object_get(after, "field"));
+		json_t *mi = json_object_get(after, "minutes"), *se = json_object_get(after, "seconds"),
+		       *bd = json_object_get(after, "business_days");
+		const kn_field *af = r->after_field ? kn_type_field(t, r->after_field) : NULL;
+		bool sys = r->after_field && (!strcmp(r->after_field, "created_at") ||
+					      !strcmp(r->after_field, "updated_at"));
+		if ((!af || af->kind != KN_DATETIME) && !sys)
+			return bad(c, "rules", "rule '%s': after.field must be a date-time", r->name);
+		json_t *amount = mi ? mi : se ? se : bd;
+		if ((mi != NULL) + (se != NULL) + (bd != NULL) != 1 || !json_is_integer(amount) ||
+		    json_integer_value(amount) < 1 || json_integer_value(amount) > 1000000 ||
+		    (bd && json_integer_value(bd) > 365))
+			return bad(c, "rules", "rule '%s': after takes one of seconds, minutes or "
+				   "business_days (a positive whole number)", r->name);
+		r->after_ms = mi ? json_integer_value(mi) * 60000 : se ? json_integer_value(se) * 1000 : 0;
+		r->after_days = bd ? (int)json_integer_value(bd) : 0;
+		if (!r->fire && !set_breaks(r->set, &r->when))
+			return bad(c, "rules", "rule '%s': a timer must fire a transition or set a "
+				   "field so that its when no longer holds (else it fires forever)",
+				   r->name);
+	} else if (after) {
+		return bad(c, "rules", "rule '%s': after is for timer rules", r->name);
+	} else if (r->fire) {
+		return bad(c, "rules", "rule '%s': fire is for timer rules", r->name);
+	}
+	json_t *no = json_object_get(v, "notify");
+	if (no) {
+		if (roles(c, json_object_get(no, "roles"), "rules.notify.roles", &r->notify_roles) ||
+		    cstrlist(c, json_object_get(no, "fields"), "rules.notify.fields",
+			     &r->notify_fields, &r->nnotify_fields))
+			return c->err->code;
+		for (i = 0; i < r->nnotify_fields; i++) {
+			const kn_field *f = kn_type_field(t, r->notify_fields[i]);
+			if (!f || f->kind != KN_REF ||
+			    (strcmp(f->ref, "user") && strcmp(f->ref, "group")))
+				return bad(c, "rules", "rule '%s': notify.fields are user or group "
+					   "references", r->name);
+		}
+		json_t *subj = json_object_get(no, "subject");
+		r->subject_en = json_string_value(json_object_get(subj, "en"));
+		r->subject_ja = json_string_value(json_object_get(subj, "ja"));
+		if (!r->subject_en || !r->subject_ja)
+			return bad(c, "rules", "rule '%s': notify.subject needs ja and en", r->name);
+	}
+	json_t *ch = json_object_get(v, "children");
+	if (ch) {
+		r->children_via = json_string_value(json_object_get(ch, "via"));
+		r->children_fire = json_string_value(json_object_get(ch, "fire"));
+		const kn_field *vf = r->children_via ? kn_type_field(t, r->children_via) : NULL;
+		if (!vf || vf->kind != KN_REF || strcmp(vf->ref, t->name) ||
+		    !transition_named(t, r->children_fire) || r->on != KN_ON_TRANSITION)
+			return bad(c, "rules", "rule '%s': children needs via (a reference to this "
+				   "type) and fire (a transition), on transition", r->name);
+		if (cstrlist(c, json_object_get(ch, "copy"), "rules.children.copy",
+			     &r->children_copy, &r->nchildren_copy))
+			return c->err->code;
+		for (i = 0; i < r->nchildren_copy; i++)
+			if (!kn_type_field(t, r->children_copy[i]))
+				return bad(c, "rules", "rule '%s': copies unknown field '%s'", r->name,
+					   r->children_copy[i]);
+	}
+	if (!r->set && !r->fire && !no && !ch)
+		return bad(c, "rules", "rule '%s' does nothing (set, fire, notify or children)",
+			   r->name);
+	return 0;
+}
+
+static int rules_build(loadctx *c, kn_type *t, json_t *a)
+{
+	if (!a)
+		return 0;
+	if (!json_is_array(a))
+		return bad(c, "rules", "rules must be a list");
+	t->rules = kn_xcalloc(json_array_size(a) + 1, sizeof *t->rules);
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v)
+	{
+		kn_rule *r = &t->rules[t->nrules++];
+		if (rule_build(c, t, v, r))
+			return c->err->code;
+		for (size_t j = 0; j + 1 < t->nrules; j++)
+			if (strcmp(t->rules[j].name, r->name) == 0)
+				return bad(c, "rules", "rule '%s' declared twice", r->name);
+	}
+	return 0;
 }
 
 static int type_build(loadctx *c, json_t *o, kn_type *t)
@@ -504,8 +888,15 @@ static int type_build(loadctx *c, json_t *o, kn_type *t)
 			return bad(c, "transitions", "transition name '%s' is not a lowercase name", tr->name);
 		labels(v, "label", tr->name, &tr->label_ja, &tr->label_en);
 		tr->to = dupstr(v, "to");
-		if (!tr->to || !kn_type_state(t, tr->to))
-			return bad(c, "transitions", "transition '%s' goes to unknown state '%s'", tr->name, tr->to);
+		tr->stay = json_is_true(json_object_get(v, "stay"));
+		if (tr->stay ? tr->to != NULL : (!tr->to || !kn_type_state(t, tr->to)))
+			return bad(c, "transitions", "transition '%s' %s", tr->name,
+				   tr->stay ? "stays in its state and has no \"to\""
+					    : "goes to an unknown state");
+		for (size_t j = 0; j + 1 < t->ntransitions; j++)
+			if (strcmp(t->transitions[j].name, tr->name) == 0)
+				return bad(c, "transitions", "transition '%s' declared twice", tr->name);
+		tr->requires_reason = json_is_true(json_object_get(v, "requires_reason"));
 		if (strlist(c, json_object_get(v, "from"), "from", &tr->from, &tr->nfrom) ||
 		    strlist(c, json_object_get(v, "requires"), "requires", &tr->requires,
 			    &tr->nrequires) ||
@@ -517,12 +908,33 @@ static int type_build(loadctx *c, json_t *o, kn_type *t)
 		for (size_t j = 0; j < tr->nrequires; j++)
 			if (!kn_type_field(t, tr->requires[j]))
 				return bad(c, "transitions", "transition '%s' requires unknown field '%s'", tr->name, tr->requires[j]);
+		if (guards_build(c, t, json_object_get(v, "guards"), tr) ||
+		    cstrlist(c, json_object_get(v, "must_change"), "must_change", &tr->must_change,
+			     &tr->nmust_change))
+			return c->err->code;
+		for (size_t j = 0; j < tr->nmust_change; j++)
+			if (!kn_type_field(t, tr->must_change[j]))
+				return bad(c, "transitions", "transition '%s': must_change names unknown field '%s'", tr->name, tr->must_change[j]);
 		tr->set_time = dupstr(v, "set_time");
 		if (tr->set_time) {
 			const kn_field *sf = kn_type_field(t, tr->set_time);
 			if (!sf || sf->kind != KN_DATETIME)
 				return bad(c, "transitions", "transition '%s': set_time '%s' is not a datetime field", tr->name, tr->set_time);
 		}
+	}
+
+	for (i = 0; i < t->nfields; i++)
+		if (field_links_check(c, t, &t->fields[i]))
+			return c->err->code;
+	if (restricts_build(c, t, json_object_get(o, "restrict")) ||
+	    rules_build(c, t, json_object_get(o, "rules")))
+		return c->err->code;
+	t->owner_field = json_string_value(json_object_get(o, "owner_field"));
+	if (t->owner_field) {
+		const kn_field *of = kn_type_field(t, t->owner_field);
+		if (!of || of->kind != KN_REF || strcmp(of->ref, "user"))
+			return bad(c, "owner_field", "owner_field '%s' must be a user field",
+				   t->owner_field);
 	}
 
 	json_t *acc = json_object_get(o, "access");
@@ -585,6 +997,41 @@ static int type_build(loadctx *c, json_t *o, kn_type *t)
 	for (i = 0; i < t->nlist_fields; i++)
 		if (!attr_ok(t, t->list_fields[i]))
 			return bad(c, "list_fields", "list field '%s' is unknown", t->list_fields[i]);
+	return 0;
+}
+
+/* Conditions that follow references, and guards naming other types. */
+static int when_links(loadctx *c, const kn_schema *s, const kn_type *t, const kn_when *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		if (!w->m[i].sub)
+			continue;
+		const kn_type *rt = kn_schema_type(s, kn_type_field(t, w->m[i].attr)->ref);
+		if (!rt || !attr_ok(rt, w->m[i].sub))
+			return bad(c, "rules", "'%s.%s' names no field", w->m[i].attr, w->m[i].sub);
+	}
+	return 0;
+}
+
+static int links_check(loadctx *c, const kn_schema *s, const kn_type *t)
+{
+	for (size_t i = 0; i < t->nrules; i++)
+		if (when_links(c, s, t, &t->rules[i].when))
+			return c->err->code;
+	for (size_t i = 0; i < t->ntransitions; i++)
+		for (size_t j = 0; j < t->transitions[i].nguards; j++) {
+			const kn_guard *g = &t->transitions[i].guards[j];
+			if (when_links(c, s, t, &g->when))
+				return c->err->code;
+			if (!g->exists_type)
+				continue;
+			const kn_type *et = kn_schema_type(s, g->exists_type);
+			const kn_field *ef = et ? kn_type_field(et, g->exists_field) : NULL;
+			if (!ef || ef->kind != KN_REF || strcmp(ef->ref, t->name))
+				return bad(c, "guards", "guard of '%s': %s.%s must be a reference to %s",
+					   t->transitions[i].name, g->exists_type, g->exists_field,
+					   t->name);
+		}
 	return 0;
 }
 
@@ -653,8 +1100,28 @@ static int overlay_apply(json_t *decls, json_t *sources, json_t *ov, const char 
 			if (!ix)
 				json_object_set_new(base, key, ix = json_array());
 			json_array_extend(ix, val);
+		} else if (strcmp(key, "rules") == 0 && json_is_array(val)) {
+			/* a rule of the same name is replaced, a new one added */
+			json_t *rules = json_object_get(base, "rules");
+			if (!rules)
+				json_object_set_new(base, "rules", rules = json_array());
+			size_t i;
+			json_t *r;
+			json_array_foreach(val, i, r)
+			{
+				const char *rn = json_string_value(json_object_get(r, "name"));
+				json_t *ex = rn ? find_by_name(rules, rn) : NULL;
+				size_t j;
+				json_t *y;
+				json_array_foreach(rules, j, y) if (y == ex) break;
+				if (ex)
+					json_array_set(rules, j, r);
+				else
+					json_array_append(rules, r);
+			}
 		} else if (strcmp(key, "label") == 0 || strcmp(key, "list_fields") == 0 ||
-			   strcmp(key, "access") == 0) {
+			   strcmp(key, "access") == 0 || strcmp(key, "restrict") == 0 ||
+			   strcmp(key, "owner_field") == 0) {
 			json_object_set(base, key, val);
 		} else {
 			return kn_fail(err, KN_EVALID, key,
@@ -784,17 +1251,18 @@ int kn_schema_load(kn_schema **out, const char *overlay_dir, kn_error *err)
 	/* references must point at declared types (or users) */
 	for (size_t ti = 0; !rc && ti < s->ntypes; ti++) {
 		kn_type *t = &s->types[ti];
+		char where[256];
+		type_where(where, sizeof where, t->name, sources);
+		loadctx lc = {err, where};
 		for (size_t fi = 0; !rc && fi < t->nfields; fi++) {
 			kn_field *f = &t->fields[fi];
 			if (f->kind == KN_REF && strcmp(f->ref, "user") &&
-			    !kn_schema_type(s, f->ref)) {
-				char where[256];
-				type_where(where, sizeof where, t->name, sources);
-				loadctx c = {err, where};
-				rc = bad(&c, f->name, "field '%s' refers to unknown type '%s'", f->name,
+			    !kn_schema_type(s, f->ref))
+				rc = bad(&lc, f->name, "field '%s' refers to unknown type '%s'", f->name,
 					 f->ref);
-			}
 		}
+		if (!rc)
+			rc = links_check(&lc, s, t);
 	}
 	if (rc) {
 		kn_schema_free(s);
@@ -835,6 +1303,7 @@ void kn_schema_free(kn_schema *s)
 					free(f->values[j].label_en);
 			free(f->values);
 			strv_free(f->args, f->nargs);
+			free(f->counter_transitions);
 			json_decref(f->def);
 			json_decref(f->config);
 		}
@@ -849,7 +1318,18 @@ void kn_schema_free(kn_schema *s)
 			free(tr->set_time);
 			strv_free(tr->from, tr->nfrom);
 			strv_free(tr->requires, tr->nrequires);
+			free(tr->must_change);
+			for (size_t j = 0; j < tr->nguards; j++)
+				free(tr->guards[j].when.m), free(tr->guards[j].requires);
+			free(tr->guards);
 		}
+		free(t->restricts);
+		for (size_t i = 0; i < t->nrules; i++) {
+			kn_rule *r = &t->rules[i];
+			free(r->transitions), free(r->changed), free(r->when.m);
+			free(r->notify_fields), free(r->children_copy);
+		}
+		free(t->rules);
 		free(t->transitions);
 		for (size_t i = 0; i < t->nindexes; i++) {
 			size_t n = 0;

@@ -59,7 +59,81 @@ json_t *kn_role_list(int mask);
 typedef struct kn_enumval {
 	char *value;
 	char *label_ja, *label_en;
+	const char *parent; /* the parent field's value it belongs under, or NULL */
 } kn_enumval;
+
+/*
+ * A condition of a declaration ("when" of rules and guards, "where" of
+ * restrictions): attribute attr holds one of values. attr is a field or a
+ * system attribute; "service.criticality" follows a reference field to the
+ * record it names (sub is then "criticality"). A null in values matches a
+ * missing or empty value. Strings are borrowed from the type's declaration.
+ */
+typedef struct kn_match {
+	char attr[64];
+	const char *sub;
+	const json_t *values;
+} kn_match;
+
+typedef struct kn_when {
+	kn_match *m; /* all must hold */
+	size_t n;
+} kn_when;
+
+/* Records matching `where` are seen only by users holding one of roles. */
+typedef struct kn_restrict {
+	kn_match where;
+	int roles;
+} kn_restrict;
+
+/* A condition on a transition: when `when` holds, the fields in requires must
+ * be set, and (exists_type) a record of that type in one of exists_states
+ * must refer to this one through its field exists_field. */
+typedef struct kn_guard {
+	kn_when when;
+	const char **requires;
+	size_t nrequires;
+	const char *exists_type, *exists_field;
+	const json_t *exists_states; /* array, or NULL: any state */
+	const char *msg_ja, *msg_en;
+} kn_guard;
+
+/* What starts a rule. */
+enum { KN_ON_CREATE = 1, KN_ON_UPDATE = 2, KN_ON_TRANSITION = 4, KN_ON_TIMER = 8 };
+
+/*
+ * An automation rule (docs/admin.md "Rules"): on an event, when the record
+ * matches, set fields, notify people, fire a transition, or pass a
+ * transition on to the records that name this one as their parent.
+ */
+typedef struct kn_rule {
+	const char *name;
+	const char *label_ja, *label_en;
+	int on;                   /* KN_ON_* bits */
+	const char **transitions; /* on transition: only these names (none: any) */
+	size_t ntransitions;
+	const char **changed;     /* only when one of these fields changed */
+	size_t nchanged;
+	kn_when when;
+	const json_t *set;        /* {field: value | "$now" | "$inc"} or NULL */
+	/* timer: when the record matches and after_ms (or after_days business
+	 * days) have passed since the datetime attribute after_field */
+	const char *after_field;
+	int64_t after_ms;
+	int after_days;           /* business days (Monday to Friday, holidays excepted) */
+	const char *fire;         /* a transition to fire, or NULL */
+	/* notify: users holding notify_roles, users named by the user ref
+	 * fields in notify_fields, the managers of groups named by group ref fields */
+	int notify_roles;
+	const char **notify_fields;
+	size_t nnotify_fields;
+	const char *subject_ja, *subject_en;
+	/* children: records of this type whose field children_via names this
+	 * one get transition children_fire, with the fields children_copy */
+	const char *children_via, *children_fire;
+	const char **children_copy;
+	size_t nchildren_copy;
+} kn_rule;
 
 typedef struct kn_field {
 	char *name;
@@ -87,6 +161,12 @@ typedef struct kn_field {
 	size_t nargs;
 	json_t *config;
 	int col;            /* index in kn_type.fields */
+	const char *parent_field; /* enum: values belong under this enum field's values */
+	/* counter: an integer the engine counts up on each of these transitions,
+	 * or on each change of field counter_changes from one value to another */
+	const char **counter_transitions;
+	size_t ncounter_transitions;
+	const char *counter_changes;
 } kn_field;
 
 typedef struct kn_state {
@@ -106,6 +186,12 @@ typedef struct kn_transition {
 	char **requires; /* fields that must be non-null on entry */
 	size_t nrequires;
 	char *set_time; /* datetime field set to the transition's time, or NULL */
+	bool stay;      /* an action that keeps the state (to == NULL): fired by name */
+	bool requires_reason;
+	const char **must_change; /* fields the move must change (a new group...) */
+	size_t nmust_change;
+	kn_guard *guards;
+	size_t nguards;
 } kn_transition;
 
 typedef struct kn_type {
@@ -134,6 +220,11 @@ typedef struct kn_type {
 	char **list_fields;
 	size_t nlist_fields;
 	const kn_field *key_field; /* or NULL: refs use the number */
+	const char *owner_field;   /* user ref: only admins, auditors and the user named see a record */
+	kn_restrict *restricts;
+	size_t nrestricts;
+	kn_rule *rules;
+	size_t nrules;
 	json_t *decl;              /* the merged declaration as read (owned) */
 } kn_type;
 
@@ -157,6 +248,9 @@ const kn_state *kn_type_state(const kn_type *t, const char *name);
 const kn_state *kn_type_initial(const kn_type *t);
 /* The transition from state `from` to state `to`, or NULL. */
 const kn_transition *kn_type_transition(const kn_type *t, const char *from, const char *to);
+/* The transition called name, when it may fire from state `from`, or NULL. */
+const kn_transition *kn_type_transition_named(const kn_type *t, const char *from,
+					      const char *name);
 /* true when name is a system attribute (id, number, version, state, ...). */
 bool kn_is_system_attr(const char *name);
 

@@ -549,11 +549,36 @@ static void h_comments(ctx *c)
 	done(c, rc, &err, out, 200, false);
 }
 
+/* GET .../journal[?action=a,b]: the record's history, or only the entries
+ * of those actions (transition, update, escalate...). */
 static void h_journal(ctx *c)
 {
 	json_t *out = NULL;
 	kn_error err = {0};
 	int rc = kn_rec_journal(c->a->e, &c->user, c->t, c->ref, &out, &err);
+	const char *want = NULL;
+	for (size_t i = 0; i < c->rq->nargs; i++)
+		if (strcmp(c->rq->args[i].key, "action") == 0)
+			want = c->rq->args[i].value ? c->rq->args[i].value : "";
+	if (!rc && want) {
+		json_t *items = json_object_get(out, "items"), *kept = json_array();
+		size_t i;
+		json_t *it;
+		json_array_foreach(items, i, it)
+		{
+			const char *a = json_string_value(json_object_get(it, "action"));
+			size_t n = a ? strlen(a) : 0;
+			for (const char *p = want; n && *p;) {
+				size_t l = strcspn(p, ",");
+				if (l == n && strncmp(p, a, n) == 0) {
+					json_array_append(kept, it);
+					break;
+				}
+				p += l + (p[l] == ',');
+			}
+		}
+		json_object_set_new(out, "items", kept);
+	}
 	done(c, rc, &err, out, 200, false);
 }
 

@@ -287,7 +287,7 @@ def test_bad_schedules_refused_at_start(ctx):
         s.start()
         eq(s.total(), 0, "incidents after the refused starts")
         names = sorted(jobs(s))
-        eq(names, ["schedule.daily-check", "sessions.purge"], "jobs")
+        eq(names, ["rules.timers", "schedule.daily-check", "sessions.purge"], "jobs")
         due = parse_ts(jobs(s)["schedule.daily-check"]["due_at"])
         check(due % 86400 == 0 and time.time() < due <= time.time() + 86400,
               "a daily schedule without start is due at the next midnight UTC, not %s" % iso(due))
