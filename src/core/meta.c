@@ -18,7 +18,7 @@
 static const char *const kind_names[] = {
 	[KN_TEXT] = "text",         [KN_LONGTEXT] = "longtext", [KN_INTEGER] = "integer",
 	[KN_BOOLEAN] = "boolean",   [KN_ENUM] = "enum",         [KN_DATETIME] = "datetime",
-	[KN_DATE] = "date",         [KN_REF] = "ref",
+	[KN_DATE] = "date",         [KN_REF] = "ref",           [KN_JSON] = "json",
 };
 
 
@@ -274,6 +274,8 @@ static json_t *field_schema(const kn_field *f)
 	case KN_REF:
 		json_object_set_new(s, "type", json_string("string"));
 		break;
+	case KN_JSON:
+		break; /* any object or array */
 	case KN_TEXT:
 	case KN_LONGTEXT:
 	default:

@@ -347,9 +347,24 @@ static bool visible(const kn_type *t, const kn_user *u, const json_t *rec)
 	return true;
 }
 
-/* A copy of rec without the fields hidden from u's role. */
+/* Give JSON fields (kept as text) back as JSON. */
+static void json_fields_out(const kn_type *t, json_t *rec)
+{
+	for (size_t i = 0; i < t->nfields; i++) {
+		const char *s = t->fields[i].kind == KN_JSON
+					? json_string_value(json_object_get(rec, t->fields[i].name))
+					: NULL;
+		json_t *v = s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
+		if (v)
+			json_object_set_new(rec, t->fields[i].name, v);
+	}
+}
+
+/* rec as u gets it: without the fields hidden from u's role, JSON fields
+ * as JSON. */
 static json_t *filter_out(const kn_type *t, const kn_user *u, json_t *rec)
 {
+	json_fields_out(t, rec);
 	if (!u)
 		return rec;
 	for (size_t i = 0; i < t->nfields; i++)
@@ -382,7 +397,12 @@ static int fetch(kn_engine *e, const kn_type *t, const char *ref, json_t **out, 
 			return kn_fail(err, KN_ENOTFOUND, "", "%s %s not found", t->name, ref);
 		return OPS(e)->rec_get(ST(e), t, id, NULL, out, err);
 	}
-	return OPS(e)->rec_get(ST(e), t, 0, ref, out, err);
+	int rc = OPS(e)->rec_get(ST(e), t, 0, ref, out, err);
+	if (rc == KN_ENOTFOUND && t->key_field) { /* a group by its name... */
+		memset(err, 0, sizeof *err);
+		rc = OPS(e)->rec_get_key(ST(e), t, ref, out, err);
+	}
+	return rc;
 }
 
 /* Fetch for user u: not found unless u may read it. */
@@ -506,6 +526,22 @@ static int value_norm(kn_engine *e, const kn_field *f, json_t *in, json_t **out,
 		*out = json_incref(in);
 		return 0;
 	}
+	case KN_JSON: {
+		if (!json_is_object(in) && !json_is_array(in))
+			return kn_fail(err, KN_EVALID, f->name, "%s must be a JSON object or list",
+				       f->name);
+		char *canon = kn_json_canon(in);
+		size_t n = strlen(canon);
+		if ((int64_t)n > f->max) {
+			free(canon);
+			return kn_fail(err, KN_EVALID, f->name,
+				       "%s is %zu bytes of JSON; at most %lld are allowed", f->name,
+				       n, (long long)f->max);
+		}
+		*out = json_string(canon);
+		free(canon);
+		return 0;
+	}
 	case KN_REF: {
 		const char *s = json_string_value(in);
 		if (!s || !*s)
@@ -594,7 +630,7 @@ static int apply_body(kn_engine *e, const kn_type *t, const kn_user *u, const js
 			json_decref(nv);
 			continue;
 		}
-		if (f->immutable && !creating) {
+		if (f->immutable && !creating && u) { /* kanri itself may fill it in */
 			json_decref(nv);
 			return kn_fail(err, KN_EVALID, key, "%s cannot be changed once set", key);
 		}
@@ -946,6 +982,42 @@ int kn_engine_write(kn_engine *e, kn_write_fn fn, void *arg, kn_error *err)
 static const char *const create_skip[] = {"reason", NULL};
 static const char *const import_skip[] = {"reason", "state", NULL};
 
+/* Reference fields with "fill": copy the referenced record's values of the
+ * fields the body left out (a template's). */
+static int fill_from_refs(kn_engine *e, const kn_type *t, const json_t *body, json_t *rec,
+			  kn_error *err)
+{
+	for (size_t i = 0; i < t->nfields; i++) {
+		const kn_field *f = &t->fields[i];
+		const char *key = json_string_value(json_object_get(rec, f->name));
+		if (!f->nfill || !key)
+			continue;
+		json_t *src = NULL;
+		int rc = OPS(e)->rec_get_key(ST(e), kn_schema_type(e->schema, f->ref), key, &src, err);
+		if (rc)
+			return rc;
+		for (size_t j = 0; j < f->nfill && !rc; j++) {
+			json_t *v = json_object_get(src, f->fill[j]), *nv = NULL;
+			if (json_object_get(body, f->fill[j]) || !v || json_is_null(v))
+				continue;
+			/* a template's text goes through the field's own checks */
+			rc = value_norm(e, kn_type_field(t, f->fill[j]), v, &nv, err);
+			if (rc) {
+				char why[200];
+				snprintf(why, sizeof why, "%.199s", err->detail);
+				kn_fail(err, KN_EVALID, f->name, "%s %s gives %s a value it cannot take: %s",
+					f->name, key, f->fill[j], why);
+			}
+			else
+				json_object_set_new(rec, f->fill[j], nv);
+		}
+		json_decref(src);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /*
  * A create in two steps. create_prepare validates the body into a complete
  * record (defaults, references, required fields, computed fields) and needs
@@ -973,9 +1045,16 @@ static int create_prepare(kn_engine *e, const kn_user *u, const kn_type *t, cons
 	for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
 		json_object_set_new(rec, sys[i], json_null());
 	/* defaults first, so that the body overrides them */
-	for (size_t i = 0; i < t->nfields; i++)
-		json_object_set(rec, t->fields[i].name,
-				t->fields[i].def ? t->fields[i].def : json_null());
+	for (size_t i = 0; i < t->nfields; i++) {
+		const kn_field *f = &t->fields[i];
+		if (f->def && f->kind == KN_JSON) {
+			char *canon = kn_json_canon(f->def);
+			json_object_set_new(rec, f->name, json_string(canon));
+			free(canon);
+		} else {
+			json_object_set(rec, f->name, f->def ? f->def : json_null());
+		}
+	}
 	if (!rc)
 		rc = apply_body(e, t, u, body, import ? import_skip : create_skip, true, rec,
 				NULL, err);
@@ -990,6 +1069,8 @@ static int create_prepare(kn_engine *e, const kn_user *u, const kn_type *t, cons
 		else
 			json_object_set_new(rec, t->org_field, json_string(u->org));
 	}
+	if (!rc)
+		rc = fill_from_refs(e, t, body, rec, err);
 	for (size_t i = 0; !rc && i < t->nfields; i++)
 		if (t->fields[i].required && is_empty(json_object_get(rec, t->fields[i].name)))
 			rc = kn_fail(err, KN_EVALID, t->fields[i].name, "%s is required",

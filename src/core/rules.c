@@ -302,13 +302,13 @@ static int children(kn_engine *e, const kn_user *u, const kn_type *t, const kn_r
 }
 
 int kn_rules_after(kn_engine *e, const kn_user *u, const kn_type *t, int on,
-		   const char *trname, const json_t *rec, const json_t *changes, int depth,
+		   const char *trname, json_t *rec, const json_t *changes, int depth,
 		   kn_error *err)
 {
 	int rc = 0;
 	for (size_t i = 0; i < t->nrules && !rc; i++) {
 		const kn_rule *r = &t->rules[i];
-		if (!(r->nnotify_fields || r->notify_roles || r->children_via) ||
+		if (!(r->nnotify_fields || r->notify_roles || r->children_via || r->call) ||
 		    !fires_on(r, on, trname, rec, on == KN_ON_CREATE ? NULL : changes) ||
 		    !kn_when_holds(e, t, &r->when, rec))
 			continue;
@@ -316,6 +316,8 @@ int kn_rules_after(kn_engine *e, const kn_user *u, const kn_type *t, int on,
 			rc = notify(e, t, r, rec, err);
 		if (!rc && r->children_via && depth < MAX_DEPTH)
 			rc = children(e, u, t, r, rec, depth, err);
+		if (!rc && r->call && depth < MAX_DEPTH)
+			rc = kn_action_find(r->call)(e, u, t, rec, depth, err);
 	}
 	return rc;
 }

@@ -30,7 +30,7 @@ int kn_rules_before(kn_engine *e, const kn_type *t, int on, const char *trname, 
  * inside the write transaction. depth: how deep in a chain of child
  * transitions this write is (the chain stops at 4). */
 int kn_rules_after(kn_engine *e, const kn_user *u, const kn_type *t, int on,
-		   const char *trname, const json_t *rec, const json_t *changes, int depth,
+		   const char *trname, json_t *rec, const json_t *changes, int depth,
 		   kn_error *err);
 /* One pass of every timer rule over the records due now (a background job
  * calls it inside its write transaction). *fired: how many records moved. */

@@ -97,6 +97,35 @@ json_t *kn_role_list(int mask)
 	return a;
 }
 
+/* ---- actions ------------------------------------------------------------ */
+
+#define MAX_ACTIONS 64
+struct action {
+	const char *name;
+	kn_action_fn fn;
+};
+static struct action actions[MAX_ACTIONS];
+static size_t nactions;
+
+void kn_action_register(const char *name, kn_action_fn fn)
+{
+	for (size_t i = 0; i < nactions; i++)
+		if (strcmp(actions[i].name, name) == 0) {
+			actions[i].fn = fn;
+			return;
+		}
+	if (nactions < MAX_ACTIONS)
+		actions[nactions++] = (struct action){name, fn};
+}
+
+kn_action_fn kn_action_find(const char *name)
+{
+	for (size_t i = 0; name && i < nactions; i++)
+		if (strcmp(actions[i].name, name) == 0)
+			return actions[i].fn;
+	return NULL;
+}
+
 /* ---- verbs ------------------------------------------------------------- */
 
 #define MAX_VERBS 64
@@ -344,7 +373,7 @@ static int roles(loadctx *c, json_t *a, const char *what, int *out)
 }
 
 static const char *const kindnames[] = {"text", "longtext", "integer", "boolean",
-					"enum", "datetime", "date",    "ref"};
+					"enum", "datetime", "date",    "ref", "json"};
 
 static int field_build(loadctx *c, json_t *o, kn_field *f)
 {
@@ -390,8 +419,10 @@ static int field_build(loadctx *c, json_t *o, kn_field *f)
 	f->has_max = mx != NULL, f->max = json_integer_value(mx);
 	if (f->kind == KN_TEXT && !f->has_max)
 		f->max = 255, f->has_max = true;
-	if (f->kind == KN_LONGTEXT && !f->has_max)
+	if ((f->kind == KN_LONGTEXT || f->kind == KN_JSON) && !f->has_max)
 		f->max = 65536, f->has_max = true;
+	if (f->kind == KN_JSON && f->def && !json_is_object(f->def) && !json_is_array(f->def))
+		return bad(c, f->name, "json field '%s': the default is an object or a list", f->name);
 	if ((f->kind == KN_TEXT || f->kind == KN_LONGTEXT) && f->max < 1)
 		return bad(c, f->name, "field '%s': max must be at least 1", f->name);
 	if (f->has_min && f->has_max && f->kind == KN_INTEGER && f->min > f->max)
@@ -442,9 +473,13 @@ static int field_build(loadctx *c, json_t *o, kn_field *f)
 		if (check && check(f, &e2))
 			return bad(c, f->name, "field '%s': %.300s", f->name, e2.detail);
 	}
-	if (f->key && f->kind != KN_TEXT)
-		return bad(c, f->name, "key field '%s' must be text", f->name);
+	if (f->key && f->kind != KN_TEXT && !(f->kind == KN_REF && !strcmp(f->ref, "user")))
+		return bad(c, f->name, "key field '%s' must be text (or a user)", f->name);
 	f->parent_field = json_string_value(json_object_get(o, "parent_field"));
+	if (cstrlist(c, json_object_get(o, "fill"), "fill", &f->fill, &f->nfill))
+		return c->err->code;
+	if (f->nfill && f->kind != KN_REF)
+		return bad(c, f->name, "field '%s': fill is for references", f->name);
 	json_t *ctr = json_object_get(o, "counter");
 	if (ctr) {
 		if (f->kind != KN_INTEGER || !json_is_object(ctr))
@@ -782,8 +817,13 @@ static int rule_build(loadctx *c, kn_type *t, json_t *v, kn_rule *r)
 				return bad(c, "rules", "rule '%s': copies unknown field '%s'", r->name,
 					   r->children_copy[i]);
 	}
-	if (!r->set && !r->fire && !no && !ch)
-		return bad(c, "rules", "rule '%s' does nothing (set, fire, notify or children)",
+	r->call = json_string_value(json_object_get(v, "call"));
+	if (json_object_get(v, "call") && (!r->call || !kn_action_find(r->call)))
+		return bad(c, "rules", "rule '%s': call names no action", r->name);
+	if (r->call && r->on == KN_ON_TIMER)
+		return bad(c, "rules", "rule '%s': a timer does not call actions", r->name);
+	if (!r->set && !r->fire && !no && !ch && !r->call)
+		return bad(c, "rules", "rule '%s' does nothing (set, fire, notify, children or call)",
 			   r->name);
 	return 0;
 }
@@ -1000,6 +1040,27 @@ static int type_build(loadctx *c, json_t *o, kn_type *t)
 	return 0;
 }
 
+/* The fields a reference fills must exist, of the same kind, on both. */
+static int fill_links(loadctx *c, const kn_schema *s, const kn_type *t)
+{
+	for (size_t i = 0; i < t->nfields; i++) {
+		const kn_field *f = &t->fields[i];
+		const kn_type *rt = f->nfill ? kn_schema_type(s, f->ref) : NULL;
+		for (size_t j = 0; j < f->nfill; j++) {
+			const kn_field *a = kn_type_field(t, f->fill[j]);
+			const kn_field *b = rt ? kn_type_field(rt, f->fill[j]) : NULL;
+			bool kinds_ok = a && b &&
+					(a->kind == b->kind ||
+					 (b->kind == KN_TEXT &&
+					  (a->kind == KN_ENUM || a->kind == KN_REF)));
+			if (!kinds_ok || a->readonly)
+				return bad(c, f->name, "field '%s' fills '%s', which must be a writable "
+					   "field of the same kind on both types", f->name, f->fill[j]);
+		}
+	}
+	return 0;
+}
+
 /* Conditions that follow references, and guards naming other types. */
 static int when_links(loadctx *c, const kn_schema *s, const kn_type *t, const kn_when *w)
 {
@@ -1015,6 +1076,8 @@ static int when_links(loadctx *c, const kn_schema *s, const kn_type *t, const kn
 
 static int links_check(loadctx *c, const kn_schema *s, const kn_type *t)
 {
+	if (fill_links(c, s, t))
+		return c->err->code;
 	for (size_t i = 0; i < t->nrules; i++)
 		if (when_links(c, s, t, &t->rules[i].when))
 			return c->err->code;
@@ -1304,6 +1367,7 @@ void kn_schema_free(kn_schema *s)
 			free(f->values);
 			strv_free(f->args, f->nargs);
 			free(f->counter_transitions);
+			free(f->fill);
 			json_decref(f->def);
 			json_decref(f->config);
 		}

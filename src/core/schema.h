@@ -25,6 +25,8 @@ typedef enum kn_kind {
 	KN_DATETIME, /* ISO 8601 with zone in, stored and shown as UTC */
 	KN_DATE,     /* YYYY-MM-DD */
 	KN_REF,      /* key of a record of type ref (its key field or number), or a user name */
+	KN_JSON,     /* an object or array (max bytes, default 65536): forms, templates;
+		      * kept as its canonical text, given and returned as JSON */
 } kn_kind;
 
 /* Roles, as a bit set. A user has exactly one base role (admin, agent,
@@ -133,6 +135,7 @@ typedef struct kn_rule {
 	const char *children_via, *children_fire;
 	const char **children_copy;
 	size_t nchildren_copy;
+	const char *call; /* a process module's action (kn_action_register) */
 } kn_rule;
 
 typedef struct kn_field {
@@ -167,6 +170,11 @@ typedef struct kn_field {
 	const char **counter_transitions;
 	size_t ncounter_transitions;
 	const char *counter_changes;
+	/* ref: on create, the fields named here that the body leaves out are
+	 * copied from the referenced record's fields of the same names (a
+	 * template such as an incident model) */
+	const char **fill;
+	size_t nfill;
 } kn_field;
 
 typedef struct kn_state {
@@ -271,6 +279,20 @@ typedef int (*kn_verb_check_fn)(const kn_field *f, kn_error *err);
 void kn_verb_register(const char *name, kn_verb_fn fn, kn_verb_check_fn check);
 kn_verb_fn kn_verb_find(const char *name);
 kn_verb_check_fn kn_verb_check(const char *name);
+/* ---- actions ---------------------------------------------------------------
+ * What a process module does when a rule says "call": NAME. It runs inside
+ * the write transaction, after the record was stored, with the record as
+ * stored (it may change it further through kn_rec_fire_tx/kn_rec_save_tx,
+ * which update it in place). An error undoes the whole write, so an action
+ * may also refuse a change (KN_EVALID naming the field).
+ */
+struct kn_engine;
+struct kn_user;
+typedef int (*kn_action_fn)(struct kn_engine *e, const struct kn_user *u, const kn_type *t,
+			    json_t *rec, int depth, kn_error *err);
+void kn_action_register(const char *name, kn_action_fn fn);
+kn_action_fn kn_action_find(const char *name);
+
 /* Registers every built-in verb (called once at start-up). */
 void kn_proc_register_all(void);
 
