@@ -191,7 +191,7 @@ static bool is_reserved(const char *name)
 	return kn_is_system_attr(name);
 }
 
-static bool ident_ok(const char *s)
+bool kn_ident_ok(const char *s)
 {
 	if (!s || !*s || strlen(s) > 48 || !(*s >= 'a' && *s <= 'z'))
 		return false;
@@ -378,7 +378,7 @@ static const char *const kindnames[] = {"text", "longtext", "integer", "boolean"
 static int field_build(loadctx *c, json_t *o, kn_field *f)
 {
 	f->name = dupstr(o, "name");
-	if (!ident_ok(f->name))
+	if (!kn_ident_ok(f->name))
 		return bad(c, "fields", "field name '%s' must be lowercase letters, digits, _", f->name);
 	if (is_reserved(f->name))
 		return bad(c, f->name, "field name '%s' is reserved", f->name);
@@ -687,7 +687,7 @@ static bool set_breaks(const json_t *set, const kn_when *w)
 static int rule_build(loadctx *c, kn_type *t, json_t *v, kn_rule *r)
 {
 	r->name = json_string_value(json_object_get(v, "name"));
-	if (!ident_ok(r->name) || strlen(r->name) > 31)
+	if (!kn_ident_ok(r->name) || strlen(r->name) > 31)
 		return bad(c, "rules", "a rule needs a lowercase name of at most 31 characters");
 	json_t *lab = json_object_get(v, "label");
 	r->label_ja = json_string_value(json_object_get(lab, "ja"));
@@ -854,7 +854,7 @@ static int type_build(loadctx *c, json_t *o, kn_type *t)
 	t->decl = json_incref(o);
 	t->name = dupstr(o, "type");
 	t->plural = dupstr(o, "plural");
-	if (!ident_ok(t->name) || !ident_ok(t->plural))
+	if (!kn_ident_ok(t->name) || !kn_ident_ok(t->plural))
 		return bad(c, "type", "type and plural must be lowercase names");
 	labels(o, "label", t->name, &t->label_ja, &t->label_en);
 	if (parse_number(c, json_string_value(json_object_get(o, "number")), t))
@@ -903,7 +903,7 @@ static int type_build(loadctx *c, json_t *o, kn_type *t)
 	{
 		kn_state *s = &t->states[t->nstates++];
 		s->name = dupstr(v, "name");
-		if (!ident_ok(s->name))
+		if (!kn_ident_ok(s->name))
 			return bad(c, "states", "state name '%s' is not a lowercase name", s->name);
 		for (size_t j = 0; j + 1 < t->nstates; j++)
 			if (strcmp(t->states[j].name, s->name) == 0)
@@ -924,7 +924,7 @@ static int type_build(loadctx *c, json_t *o, kn_type *t)
 	{
 		kn_transition *tr = &t->transitions[t->ntransitions++];
 		tr->name = dupstr(v, "name");
-		if (!ident_ok(tr->name))
+		if (!kn_ident_ok(tr->name))
 			return bad(c, "transitions", "transition name '%s' is not a lowercase name", tr->name);
 		labels(v, "label", tr->name, &tr->label_ja, &tr->label_en);
 		tr->to = dupstr(v, "to");

@@ -259,6 +259,8 @@ const kn_transition *kn_type_transition(const kn_type *t, const char *from, cons
 /* The transition called name, when it may fire from state `from`, or NULL. */
 const kn_transition *kn_type_transition_named(const kn_type *t, const char *from,
 					      const char *name);
+/* Whether s is a declaration name: 1-48 of a-z, 0-9 and _, starting with a letter. */
+bool kn_ident_ok(const char *s);
 /* true when name is a system attribute (id, number, version, state, ...). */
 bool kn_is_system_attr(const char *name);
 

@@ -89,16 +89,6 @@ static int fire(kn_engine *e, const kn_user *u, const char *type, json_t *rec, c
 	return rc;
 }
 
-static bool ident_ok(const char *s)
-{
-	if (!s || !*s || strlen(s) > 48 || !(*s >= 'a' && *s <= 'z'))
-		return false;
-	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
-			return false;
-	return true;
-}
-
 /* ---- forms: an offering's own fields, declared as data ---------------------- */
 
 static const char *const form_kinds[] = {"text", "longtext", "integer", "boolean",
@@ -120,7 +110,7 @@ static int form_check(const json_t *form, kn_error *err)
 	json_array_foreach(form, i, f)
 	{
 		const char *name = str(f, "name"), *kind = str(f, "kind");
-		if (!json_is_object(f) || !ident_ok(name))
+		if (!json_is_object(f) || !kn_ident_ok(name))
 			return kn_fail(err, KN_EVALID, "form",
 				       "form field %zu needs a name of lowercase letters, digits "
 				       "and _", i + 1);
@@ -424,6 +414,10 @@ static int act_request_submit(kn_engine *e, const kn_user *u, const kn_type *t, 
 		rc = answers_check(e, form, answers, err);
 	}
 	const char *requester = str(rec, "requester") ? str(rec, "requester") : u ? u->name : NULL;
+	if (!rc && u && (u->role & KN_ROLE_ENDUSER) && requester && strcmp(requester, u->name))
+		rc = kn_fail(err, KN_EFORBIDDEN, "requester",
+			     "you may only request for yourself (name someone else in "
+			     "requested_for)");
 	char who[128] = "";
 	if (!rc)
 		rc = approver_of(e, off, requester, who, sizeof who, err);
