@@ -406,10 +406,18 @@ int kn_json_write(kn_buf *b, const json_t *j)
 		return kn_buf_add(b, num, (size_t)n);
 	}
 	case JSON_REAL: {
-		char *s = json_dumps(j, JSON_ENCODE_ANY);
-		rc = kn_buf_adds(b, s ? s : "null");
-		free(s);
-		return rc;
+		/* the shortest text that reads back as the same number (2.5,
+		 * not 2.5000000000000000), with ".0" when it is whole */
+		char num[40];
+		double v = json_real_value(j);
+		for (int prec = 15; prec <= 17; prec++) {
+			snprintf(num, sizeof num, "%.*g", prec, v);
+			if (strtod(num, NULL) == v)
+				break;
+		}
+		if (!strpbrk(num, ".eEn"))
+			snprintf(num + strlen(num), sizeof num - strlen(num), ".0");
+		return kn_buf_adds(b, num);
 	}
 	case JSON_TRUE:
 		return kn_buf_add(b, "true", 4);

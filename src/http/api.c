@@ -21,7 +21,12 @@
 
 #include "core/auth.h"
 #include "core/jobs.h"
+#include "core/stats.h"
+#include "core/suggest.h"
 #include "http/api.h"
+#include "proc/desk.h"
+#include "proc/knowledge.h"
+#include "proc/problem.h"
 
 #define API_PREFIX "/api/v1/"
 #define MAX_SEGS 8
@@ -616,6 +621,116 @@ static void h_unrelate(ctx *c)
 	reply(c, 204, NULL);
 }
 
+/* ---- handlers: statistics and reports -------------------------------------- */
+
+#define CT_CSV "text/csv; charset=utf-8"
+
+/* Answer a stats or report call: the problem for rc, else the CSV text
+ * (taken over) as a download named file, else the JSON. */
+static void reply_table(ctx *c, int rc, kn_error *err, json_t *out, char *csv, size_t len,
+			const char *file)
+{
+	if (rc) {
+		fail(c, rc, err);
+		return;
+	}
+	if (!csv) {
+		reply(c, 200, out);
+		return;
+	}
+	resp_clear_body(c->rs);
+	c->rs->status = 200;
+	c->rs->body = csv;
+	c->rs->len = len;
+	c->rs->type = CT_CSV;
+	char *cd = kn_xasprintf("attachment; filename=\"%s.csv\"", file);
+	kn_http_header(c->rs, "Content-Disposition", cd);
+	free(cd);
+}
+
+static void h_stats(ctx *c)
+{
+	json_t *out = NULL;
+	char *csv = NULL;
+	size_t len = 0;
+	kn_error err = {0};
+	int rc = kn_rec_stats(c->a->e, &c->user, c->t, c->rq->args, c->rq->nargs, &out, &csv,
+			      &len, &err);
+	char file[96];
+	snprintf(file, sizeof file, "%s-stats", c->t->plural);
+	reply_table(c, rc, &err, out, csv, len, file);
+}
+
+static void h_report_desk(ctx *c)
+{
+	json_t *out = NULL;
+	char *csv = NULL;
+	size_t len = 0;
+	kn_error err = {0};
+	int rc = kn_report_desk(c->a->e, &c->user, c->rq->args, c->rq->nargs, &out, &csv, &len,
+				&err);
+	reply_table(c, rc, &err, out, csv, len, "desk-report");
+}
+
+static void h_report_trends(ctx *c)
+{
+	json_t *out = NULL;
+	char *csv = NULL;
+	size_t len = 0;
+	kn_error err = {0};
+	int rc = kn_report_trends(c->a->e, &c->user, c->rq->args, c->rq->nargs, &out, &csv,
+				  &len, &err);
+	reply_table(c, rc, &err, out, csv, len, "incident-trends");
+}
+
+/* ---- handlers: problems, known errors, knowledge ------------------------- */
+
+/* GET /suggest?text=...: articles and known errors for a text being written. */
+static void h_suggest(ctx *c)
+{
+	json_t *out = NULL;
+	kn_error err = {0};
+	int rc = kn_rec_suggest(c->a->e, &c->user, c->rq->args, c->rq->nargs, &out, &err);
+	done(c, rc, &err, out, 200, false);
+}
+
+/* POST /{type}/{ref}/feedback {"helpful": bool, "ticket": REF}. */
+static void h_feedback(ctx *c)
+{
+	json_t *out = NULL;
+	kn_error err = {0};
+	int rc = kn_kb_feedback(c->a->e, &c->user, c->t, c->ref, c->body, &out, &err);
+	done(c, rc, &err, out, 200, true);
+}
+
+/* POST /problems/{ref}/known-error: the known error record of a problem. */
+static void h_known_error(ctx *c)
+{
+	json_t *out = NULL;
+	kn_error err = {0};
+	int rc = kn_problem_known_error(c->a->e, &c->user, c->ref, c->body, &out, &err);
+	if (rc) {
+		fail(c, rc, &err);
+		return;
+	}
+	const char *num = json_string_value(json_object_get(out, "number"));
+	char *loc = kn_xasprintf(API_PREFIX "known_errors/%s", num ? num : "");
+	set_etag(c, out);
+	kn_http_header(c->rs, "Location", loc);
+	free(loc);
+	reply(c, 201, out);
+}
+
+/* GET /problems/{ref}/effectiveness[?days=N]: incidents before and after the fix. */
+static void h_effectiveness(ctx *c)
+{
+	json_t *out = NULL;
+	kn_error err = {0};
+	int rc = kn_problem_effectiveness(c->a->e, &c->user, c->ref, c->rq->args, c->rq->nargs,
+					  &out, &err);
+	done(c, rc, &err, out, 200, false);
+}
+
 /* ---- the routing table ---------------------------------------------------- */
 
 /* Literal patterns come before ":type" ones: the first pattern that matches
@@ -630,11 +745,19 @@ static const route routes[] = {
 	{"GET", "openapi.json", h_openapi, 0},
 	{"GET", "admin/jobs", h_jobs, 0},
 	{"GET", "search", h_search, 0},
+	{"GET", "suggest", h_suggest, 0},
+	{"POST", "problems/:ref/known-error", h_known_error, R_BODY},
+	{"GET", "problems/:ref/effectiveness", h_effectiveness, 0},
+	{"GET", "reports/desk", h_report_desk, 0},
+	{"GET", "reports/incident-trends", h_report_trends, 0},
 	{"GET", ":type", h_list, 0},
 	{"POST", ":type", h_create, R_BODY},
+	/* before ":type/:ref", which would take "stats" for a record */
+	{"GET", ":type/stats", h_stats, 0},
 	{"GET", ":type/:ref", h_get, 0},
 	{"PATCH", ":type/:ref", h_update, R_BODY},
 	{"POST", ":type/:ref/transition", h_transition, R_BODY},
+	{"POST", ":type/:ref/feedback", h_feedback, R_BODY},
 	{"GET", ":type/:ref/comments", h_comments, 0},
 	{"POST", ":type/:ref/comments", h_comment, R_BODY},
 	{"GET", ":type/:ref/journal", h_journal, 0},

@@ -5,6 +5,7 @@
 #include "core/schema.h"
 
 void kn_proc_incident_register(void);
+void kn_proc_knowledge_register(void);
 void kn_proc_request_register(void);
 
 void kn_proc_register_all(void)
@@ -14,5 +15,6 @@ void kn_proc_register_all(void)
 		return;
 	done = true;
 	kn_proc_incident_register();
+	kn_proc_knowledge_register();
 	kn_proc_request_register();
 }

@@ -1061,6 +1061,57 @@ static int pg_rec_get_key(kn_store *st, const kn_type *t, const char *key, json_
 	return r ? r : rec_fetch(c, y, y->get_key, key ? key : "", 0, out, err);
 }
 
+/* Grouped aggregates (the SQL from kn_sql_stats) and the total. */
+static int pg_rec_stats(kn_store *st, const kn_type *t, const kn_statq *q, json_t **groups,
+			int64_t *total, kn_error *err)
+{
+	pg_conn *c = NULL;
+	kn_sqltype *y = NULL;
+	kn_sqlstats s;
+	*groups = NULL;
+	if (total)
+		*total = -1;
+	int r = rec_prep(st, t, &c, &y, err);
+	if (r || (r = kn_sql_stats(KN_PG, y, q, &s, err)) != 0)
+		return r;
+	pg_vals pv;
+	vals_init(&pv, s.bs.n);
+	for (size_t k = 0; k < s.bs.n && !r; k++)
+		r = vals_json(&pv, s.bs.a[k].v, s.bs.a[k].kind, err);
+	PGresult *res = NULL;
+	json_t *arr = json_array();
+	if (!r)
+		r = exec_params(c, s.sql.data, s.sql.len, (int)pv.n, pv.v, &res, "stats", err);
+	if (!r) {
+		int n = PQntuples(res);
+		for (int i = 0; i < n && !r; i++) {
+			pg_row pr = {res, i};
+			json_t *row = kn_sqlop_stats_row(st, (const kn_sqlrow *)&pr, &s);
+			if (!row)
+				r = kn_fail(err, KN_ESTORE, "", "%s: stored text is not valid UTF-8",
+					    y->name);
+			else
+				json_array_append_new(arr, row);
+		}
+		PQclear(res);
+	}
+	if (!r && total) {
+		res = NULL;
+		r = exec_params(c, s.count_sql.data, s.count_sql.len, (int)s.ncount, pv.v, &res,
+				"count", err);
+		if (!r)
+			*total = cell_int(res, 0, 0);
+		PQclear(res);
+	}
+	if (r)
+		json_decref(arr);
+	else
+		*groups = arr;
+	vals_free(&pv);
+	kn_sqlstats_release(&s);
+	return r;
+}
+
 static int pg_rec_list(kn_store *st, const kn_type *t, const kn_query *q, json_t **items,
 		       int64_t *total, kn_error *err)
 {
@@ -1307,6 +1358,7 @@ const kn_store_ops kn_store_pg = {
     .rec_get = pg_rec_get,
     .rec_get_key = pg_rec_get_key,
     .rec_list = pg_rec_list,
+    .rec_stats = pg_rec_stats,
     .rec_scan = pg_rec_scan,
     KN_SQLOPS_SHARED,
     .search_set = pg_search_set,

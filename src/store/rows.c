@@ -141,6 +141,34 @@ static int obj_args(const json_t *o, const char *const *spec, kn_sqlarg *a, cons
 	return 0;
 }
 
+/* ---- stats ------------------------------------------------------------------ */
+
+json_t *kn_sqlop_stats_row(kn_store *st, const kn_sqlrow *r, const kn_sqlstats *s)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < s->ncols; i++) {
+		int c = (int)i;
+		json_t *v;
+		if (X(st)->null(r, c)) {
+			v = json_null();
+		} else if (s->kinds[i] == 'i') {
+			v = json_integer(X(st)->i(r, c));
+		} else {
+			size_t len;
+			const char *t = X(st)->t(r, c, &len);
+			/* a boolean: SQLite's 1 or 0, PostgreSQL's t or f */
+			v = s->kinds[i] == 'b' ? json_boolean(t[0] == 't' || t[0] == '1')
+					       : json_stringn(t, len);
+		}
+		if (!v) {
+			json_decref(a);
+			return NULL;
+		}
+		json_array_append_new(a, v);
+	}
+	return a;
+}
+
 /* ---- numbering -------------------------------------------------------------- */
 
 int kn_sqlop_next_number(kn_store *st, const kn_type *t, int64_t *n, kn_error *err)

@@ -691,18 +691,23 @@ static bool decimal(const json_t *v)
 	return !*end && !errno;
 }
 
-/* The kept count that can answer a total under q's conditions: every
- * condition an = or in test on one of its attributes. */
-static const kn_sqlcount *count_for(const kn_sqltype *y, const kn_query *q)
+/* The kept count that can answer a total under conditions conds: every
+ * condition an = or in test on one of its attributes, with no null among
+ * its values (a kept count keeps an empty value as x'00', not NULL). */
+static const kn_sqlcount *count_for(const kn_sqltype *y, const kn_cond *conds, size_t nconds)
 {
 	const kn_sqlcount *best = NULL;
 	for (size_t i = 0; i < y->ncounts; i++) {
 		const kn_sqlcount *k = &y->counts[i];
 		bool ok = true;
-		for (size_t c = 0; c < q->nconds && ok; c++) {
-			kn_op op = q->conds[c].op;
+		for (size_t c = 0; c < nconds && ok; c++) {
+			kn_op op = conds[c].op;
 			ok = op == KN_OP_EQ || op == KN_OP_IN;
-			int ci = kn_sql_col(y, q->conds[c].attr);
+			size_t nv = json_array_size(conds[c].values);
+			for (size_t v = 0; v < nv && ok; v++)
+				ok = !json_is_null(json_array_get(conds[c].values, v));
+			ok = ok && nv > 0;
+			int ci = kn_sql_col(y, conds[c].attr);
 			bool in = false;
 			for (size_t j = 0; j < k->n; j++)
 				in |= k->cols[j] == ci;
@@ -712,6 +717,18 @@ static const kn_sqlcount *count_for(const kn_sqltype *y, const kn_query *q)
 			best = k;
 	}
 	return best;
+}
+
+int kn_sql_where(kn_dialect d, const kn_sqltype *y, const kn_cond *conds, size_t n, kn_buf *w,
+		 kn_sqlbinds *bs, kn_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		kn_buf_adds(w, i ? " AND " : " WHERE ");
+		int r = cond_sql(d, y, &conds[i], w, bs, err);
+		if (r)
+			return r;
+	}
+	return 0;
 }
 
 void kn_sqllist_release(kn_sqllist *l)
@@ -768,10 +785,8 @@ int kn_sql_list(kn_dialect d, const kn_sqltype *y, const kn_query *q, kn_sqllist
 	}
 	kn_buf w;
 	kn_buf_init(&w, 0);
-	for (size_t i = 0; i < q->nconds && !r; i++) {
-		kn_buf_adds(&w, i ? " AND " : " WHERE ");
-		r = cond_sql(d, y, &q->conds[i], &w, &l->bs, err);
-	}
+	if (!r)
+		r = kn_sql_where(d, y, q->conds, q->nconds, &w, &l->bs, err);
 	l->ncount = l->bs.n;
 	kn_buf *b = &l->sql;
 	if (!r && q->attrs) {
@@ -821,7 +836,7 @@ int kn_sql_list(kn_dialect d, const kn_sqltype *y, const kn_query *q, kn_sqllist
 	kn_buf_add(b, order, oe - ob); /* the same ORDER BY outside */
 	free(order);
 	if (q->want_total) {
-		const kn_sqlcount *kc = count_for(y, q);
+		const kn_sqlcount *kc = count_for(y, q->conds, q->nconds);
 		kn_buf_adds(&l->count_sql, kc ? kc->sum : y->count); /* same conditions there */
 		kn_buf_add(&l->count_sql, w.data, w.len);
 	}
@@ -831,6 +846,227 @@ out:
 		free(sc);
 	if (r)
 		kn_sqllist_release(l);
+	return r;
+}
+
+/* ---- stats ------------------------------------------------------------------ */
+
+/* What time column ci holds: 'T' a datetime (ISO 8601 UTC text), 'D' a
+ * date ("YYYY-MM-DD"), 0 anything else. */
+static char time_kind(const kn_sqltype *y, int ci)
+{
+	if (ci < 0)
+		return 0;
+	if (ci < KN_NSYS)
+		return strcmp(y->cols[ci].name, "created_at") == 0 ||
+			       strcmp(y->cols[ci].name, "updated_at") == 0
+			   ? 'T'
+			   : 0;
+	const kn_field *f = &y->t->fields[ci - KN_NSYS];
+	return f->kind == KN_DATETIME ? 'T' : f->kind == KN_DATE ? 'D' : 0;
+}
+
+/* A key: the column itself, or its bucket as text in the zone UTC + tz
+ * minutes (dates have no zone). *kind: of the result. */
+static int key_sql(kn_dialect d, const kn_sqltype *y, const kn_group *g, int tz, kn_buf *b,
+		   char *kind, kn_error *err)
+{
+	int ci = kn_sql_col(y, g->attr);
+	if (ci < 0)
+		return kn_fail(err, KN_EINVAL, g->attr ? g->attr : "", "%s: cannot group by \"%s\"",
+			       y->name, g->attr ? g->attr : "");
+	const char *col = y->cols[ci].name;
+	if (g->bucket == KN_BUCKET_NONE) {
+		kn_buf_addf(b, "\"%s\"", col);
+		*kind = y->cols[ci].kind;
+		return 0;
+	}
+	char tk = time_kind(y, ci);
+	if (!tk || g->bucket < KN_BUCKET_DAY || g->bucket > KN_BUCKET_YEAR)
+		return kn_fail(err, KN_EINVAL, col, "%s: %s is not a date or time to cut in periods",
+			       y->name, col);
+	*kind = 't';
+	if (d == KN_SQLITE) {
+		/* SQLite's date functions read the stored ISO text (with its
+		 * Z); the modifier moves it to the site's zone. 'weekday 1'
+		 * goes forward to the next Monday unless it is one: six days
+		 * back first gives the Monday on or before. */
+		char mod[32] = "";
+		if (tk == 'T')
+			snprintf(mod, sizeof mod, ",'%+d minutes'", tz);
+		static const char *const fmt[] = {"", "%Y-%m-%d", "", "%Y-%m", "%Y"};
+		if (g->bucket == KN_BUCKET_WEEK)
+			kn_buf_addf(b, "date(\"%s\"%s,'-6 days','weekday 1')", col, mod);
+		else
+			kn_buf_addf(b, "strftime('%s',\"%s\"%s)", fmt[g->bucket], col, mod);
+		return 0;
+	}
+	/* PostgreSQL: a local timestamp (UTC moved by the offset; a date as
+	 * it is), formatted as text in the C collation so that keys order
+	 * byte by byte as on SQLite. date_trunc('week') is the ISO Monday. */
+	kn_buf l;
+	kn_buf_init(&l, 0);
+	if (tk == 'T')
+		kn_buf_addf(&l, "((\"%s\"::timestamptz AT TIME ZONE 'UTC')+interval '%d minutes')", col,
+			    tz);
+	else
+		kn_buf_addf(&l, "(\"%s\"::timestamp)", col);
+	static const char *const fmt[] = {"", "YYYY-MM-DD", "YYYY-MM-DD", "YYYY-MM", "YYYY"};
+	if (g->bucket == KN_BUCKET_WEEK)
+		kn_buf_addf(b, "to_char(date_trunc('week',%s),'%s') COLLATE \"C\"", l.data,
+			    fmt[g->bucket]);
+	else
+		kn_buf_addf(b, "to_char(%s,'%s') COLLATE \"C\"", l.data, fmt[g->bucket]);
+	kn_buf_release(&l);
+	return 0;
+}
+
+/* The whole milliseconds from datetime column a to b (null when either is):
+ * integers, so that sums and averages come out the same on both. SQLite's
+ * julianday is exact to well below a millisecond at today's dates. */
+static void duration_sql(kn_dialect d, const char *a, const char *b, kn_buf *o)
+{
+	if (d == KN_SQLITE)
+		kn_buf_addf(o, "CAST(round((julianday(\"%s\")-julianday(\"%s\"))*86400000.0) AS INTEGER)",
+			    b, a);
+	else
+		kn_buf_addf(o, "round(EXTRACT(EPOCH FROM (\"%s\"::timestamptz-\"%s\"::timestamptz))*1000)"
+			       "::bigint",
+			    b, a);
+}
+
+static int metric_sql(kn_dialect d, const kn_sqltype *y, const kn_metric *m, kn_buf *b,
+		      kn_error *err)
+{
+	int ci = kn_sql_col(y, m->attr);
+	if (ci < 0)
+		return kn_fail(err, KN_EINVAL, m->attr ? m->attr : "", "%s: no attribute \"%s\"",
+			       y->name, m->attr ? m->attr : "");
+	const char *col = y->cols[ci].name;
+	switch (m->agg) {
+	case KN_AGG_SUM:
+		if (y->cols[ci].kind != 'i')
+			return kn_fail(err, KN_EINVAL, col, "%s: %s is not a whole number to add up",
+				       y->name, col);
+		kn_buf_addf(b, "coalesce(sum(\"%s\"),0)", col);
+		return 0;
+	case KN_AGG_COUNT:
+		kn_buf_addf(b, "count(\"%s\")", col);
+		return 0;
+	case KN_AGG_SUM_MS:
+	case KN_AGG_COUNT_MS:
+	case KN_AGG_MAX_MS: {
+		int c2 = kn_sql_col(y, m->attr2);
+		if (time_kind(y, ci) != 'T' || time_kind(y, c2) != 'T')
+			return kn_fail(err, KN_EINVAL, col, "%s: a duration needs two date-times",
+				       y->name);
+		static const char *const fn[] = {"", "", "coalesce(sum(", "count(", "max("};
+		kn_buf_adds(b, fn[m->agg]);
+		duration_sql(d, col, y->cols[c2].name, b);
+		kn_buf_adds(b, m->agg == KN_AGG_SUM_MS ? "),0)" : ")");
+		return 0;
+	}
+	}
+	return kn_fail(err, KN_EINVAL, col, "%s: unknown aggregate", y->name);
+}
+
+static void stats_bind_int(kn_sqlstats *s, kn_dialect d, kn_buf *b, int64_t v)
+{
+	static const kn_sqlcol icol = {.name = "", .kind = 'i'};
+	json_t *j = json_integer(v);
+	json_array_append_new(s->own, j);
+	bind(b, d, &s->bs, &icol, j);
+}
+
+void kn_sqlstats_release(kn_sqlstats *s)
+{
+	kn_buf_release(&s->sql);
+	kn_buf_release(&s->count_sql);
+	kn_sqlbinds_release(&s->bs);
+	json_decref(s->own);
+	s->own = NULL;
+}
+
+/*
+ * SELECT keys, count(*), metrics FROM rec_<type> WHERE <conds>
+ * GROUP BY keys HAVING count(*) >= min_count
+ * ORDER BY count DESC, keys ASC NULLS LAST LIMIT n
+ *
+ * Keys are grouped and ordered by their position in the select list, so
+ * that each expression is written once. Without keys the one row of the
+ * aggregate is kept only when its count reaches min_count (a subquery:
+ * HAVING without GROUP BY is not for every SQLite).
+ */
+int kn_sql_stats(kn_dialect d, const kn_sqltype *y, const kn_statq *q, kn_sqlstats *s,
+		 kn_error *err)
+{
+	memset(s, 0, sizeof *s);
+	kn_buf_init(&s->sql, 0);
+	kn_buf_init(&s->count_sql, 0);
+	s->own = json_array();
+	int r = 0;
+	if (q->ngroups > KN_STATS_GROUPS || q->nmetrics > KN_STATS_METRICS)
+		r = kn_fail(err, KN_EINVAL, "", "%s: too many groups or metrics", y->name);
+	kn_buf w, sel;
+	kn_buf_init(&w, 0);
+	kn_buf_init(&sel, 0);
+	if (!r)
+		r = kn_sql_where(d, y, q->conds, q->nconds, &w, &s->bs, err);
+	s->ncount = s->bs.n;
+	for (size_t i = 0; i < q->ngroups && !r; i++) {
+		if (i)
+			kn_buf_adds(&sel, ",");
+		r = key_sql(d, y, &q->groups[i], q->tz_offset_min, &sel, &s->kinds[s->ncols++], err);
+		kn_buf_addf(&sel, " AS \"_k%zu\"", i);
+	}
+	if (!r) {
+		kn_buf_addf(&sel, "%scount(*) AS \"_n\"", q->ngroups ? "," : "");
+		s->kinds[s->ncols++] = 'i';
+	}
+	for (size_t i = 0; i < q->nmetrics && !r; i++) {
+		kn_buf_adds(&sel, ",");
+		r = metric_sql(d, y, &q->metrics[i], &sel, err);
+		kn_buf_addf(&sel, " AS \"_m%zu\"", i);
+		s->kinds[s->ncols++] = 'i';
+	}
+	if (r)
+		goto out;
+	kn_buf *b = &s->sql;
+	if (!q->ngroups) {
+		kn_buf_adds(b, q->min_count > 1 ? "SELECT * FROM (SELECT " : "SELECT ");
+		kn_buf_add(b, sel.data, sel.len);
+		kn_buf_addf(b, " FROM \"rec_%s\"", y->name);
+		kn_buf_add(b, w.data, w.len);
+		if (q->min_count > 1) {
+			kn_buf_adds(b, ") AS \"_s\" WHERE \"_n\">=");
+			stats_bind_int(s, d, b, q->min_count);
+		}
+	} else {
+		kn_buf_adds(b, "SELECT ");
+		kn_buf_add(b, sel.data, sel.len);
+		kn_buf_addf(b, " FROM \"rec_%s\"", y->name);
+		kn_buf_add(b, w.data, w.len);
+		kn_buf_adds(b, " GROUP BY ");
+		for (size_t i = 0; i < q->ngroups; i++)
+			kn_buf_addf(b, "%s%zu", i ? "," : "", i + 1);
+		if (q->min_count > 1) {
+			kn_buf_adds(b, " HAVING count(*)>=");
+			stats_bind_int(s, d, b, q->min_count);
+		}
+		kn_buf_addf(b, " ORDER BY %zu DESC", q->ngroups + 1);
+		for (size_t i = 0; i < q->ngroups; i++)
+			kn_buf_addf(b, ",%zu ASC NULLS LAST", i + 1);
+		kn_buf_adds(b, " LIMIT ");
+		stats_bind_int(s, d, b, q->limit > 0 ? q->limit : 100);
+	}
+	const kn_sqlcount *kc = count_for(y, q->conds, q->nconds);
+	kn_buf_adds(&s->count_sql, kc ? kc->sum : y->count);
+	kn_buf_add(&s->count_sql, w.data, w.len);
+out:
+	kn_buf_release(&w);
+	kn_buf_release(&sel);
+	if (r)
+		kn_sqlstats_release(s);
 	return r;
 }
 

@@ -130,6 +130,30 @@ int kn_sql_list(kn_dialect d, const kn_sqltype *y, const kn_query *q, kn_sqllist
 		kn_error *err);
 void kn_sqllist_release(kn_sqllist *l);
 
+/* The WHERE clause of conds (" WHERE c1 AND c2...", nothing when n is 0)
+ * appended to w, their values to bs: what every query over records
+ * filters with (lists, totals, stats). */
+int kn_sql_where(kn_dialect d, const kn_sqltype *y, const kn_cond *conds, size_t n, kn_buf *w,
+		 kn_sqlbinds *bs, kn_error *err);
+
+/* A stats query (kn_statq, store.h). sql: the groups, count_sql: the total
+ * (its markers are the first ncount of bs); every marker of sql has its
+ * value in bs (the values the query adds itself, min_count and the limit,
+ * are owned by own). kinds: of each result column ('i', 'b' or 't'), keys
+ * first, then the count and the metrics. */
+typedef struct kn_sqlstats {
+	kn_buf sql, count_sql;
+	kn_sqlbinds bs;
+	size_t ncount;
+	char kinds[KN_STATS_GROUPS + 1 + KN_STATS_METRICS + 1];
+	size_t ncols;
+	json_t *own;
+} kn_sqlstats;
+
+int kn_sql_stats(kn_dialect d, const kn_sqltype *y, const kn_statq *q, kn_sqlstats *s,
+		 kn_error *err);
+void kn_sqlstats_release(kn_sqlstats *s);
+
 /* The ranked search of search_rank (see store.h): SQL into b and its
  * text parameters (pointers into terms, or to the prefix ends in hi,
  * which needs nterms slots) into params (3 * nterms slots), *nparams. */
@@ -219,6 +243,9 @@ int kn_sqlop_table_insert(kn_store *st, const kn_systable *t, const json_t *row,
 			  kn_error *err);
 int kn_sqlop_search_rank(kn_store *st, const char *type, const kn_sterm *terms, size_t nterms,
 			 int limit, int64_t **ids, int64_t **scores, size_t *n, kn_error *err);
+/* One result row of a kn_sql_stats query as rec_stats gives it (a new
+ * array), or NULL when a text is not valid UTF-8. */
+json_t *kn_sqlop_stats_row(kn_store *st, const kn_sqlrow *r, const kn_sqlstats *s);
 int kn_sqlop_meta_get(kn_store *st, const char *key, char **val, kn_error *err);
 int kn_sqlop_meta_set(kn_store *st, const char *key, const char *val, kn_error *err);
 

@@ -1250,6 +1250,62 @@ out:
 	return r;
 }
 
+/* Grouped aggregates (the SQL from kn_sql_stats) and the total. */
+static int sq_rec_stats(kn_store *st, const kn_type *t, const kn_statq *q, json_t **groups,
+			int64_t *total, kn_error *err)
+{
+	sq_conn *c = NULL;
+	kn_sqltype *y = NULL;
+	kn_sqlstats s;
+	int r = rec_prep(st, t, &c, &y, err);
+	*groups = NULL;
+	if (total)
+		*total = -1;
+	if (r || (r = kn_sql_stats(KN_SQLITE, y, q, &s, err)) != 0)
+		return r;
+	sq_stmt *ps = NULL;
+	json_t *arr = json_array();
+	r = stmt_get(c, s.sql.data, s.sql.len, &ps, err);
+	if (r)
+		goto out;
+	for (size_t k = 0; k < s.bs.n; k++)
+		bind_cmp(ps->st, (int)k + 1, s.bs.a[k].v, s.bs.a[k].kind);
+	int rc;
+	while ((rc = sqlite3_step(ps->st)) == SQLITE_ROW) {
+		json_t *row = kn_sqlop_stats_row(st, (const kn_sqlrow *)ps->st, &s);
+		if (!row) {
+			r = kn_fail(err, KN_ESTORE, "", "%s: stored text is not valid UTF-8", y->name);
+			break;
+		}
+		json_array_append_new(arr, row);
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = sq_fail(c, rc, err, "stats");
+	stmt_put(ps);
+	if (!r && total) {
+		r = stmt_get(c, s.count_sql.data, s.count_sql.len, &ps, err);
+		if (!r) {
+			for (size_t k = 0; k < s.ncount; k++)
+				bind_cmp(ps->st, (int)k + 1, s.bs.a[k].v, s.bs.a[k].kind);
+			rc = sqlite3_step(ps->st);
+			if (rc == SQLITE_ROW)
+				*total = sqlite3_column_int64(ps->st, 0);
+			else
+				r = sq_fail(c, rc, err, "count");
+			stmt_put(ps);
+		}
+	}
+out:
+	if (r) {
+		json_decref(arr);
+	} else {
+		*groups = arr;
+		maybe_optimize(S(st), c);
+	}
+	kn_sqlstats_release(&s);
+	return r;
+}
+
 /* Every record in id order. cb borrows rec (json_incref to keep it); it may
  * call the store again on the same thread. */
 static int sq_rec_scan(kn_store *st, const kn_type *t, int (*cb)(void *ctx, json_t *rec), void *ctx,
@@ -1418,6 +1474,7 @@ const kn_store_ops kn_store_sqlite = {
     .rec_get = sq_rec_get,
     .rec_get_key = sq_rec_get_key,
     .rec_list = sq_rec_list,
+    .rec_stats = sq_rec_stats,
     .rec_scan = sq_rec_scan,
     KN_SQLOPS_SHARED,
     .search_set = sq_search_set,

@@ -91,6 +91,57 @@ typedef struct kn_query {
 	size_t nattrs;
 } kn_query;
 
+/* ---- aggregate queries (stats) ----------------------------------------- */
+/* A datetime or date attribute cut to a period of the site's calendar. */
+typedef enum kn_bucket {
+	KN_BUCKET_NONE,
+	KN_BUCKET_DAY,   /* "2026-11-25" */
+	KN_BUCKET_WEEK,  /* ISO week, Monday start: the Monday, "2026-11-23" */
+	KN_BUCKET_MONTH, /* "2026-11" */
+	KN_BUCKET_YEAR,  /* "2026" */
+} kn_bucket;
+
+typedef struct kn_group {
+	const char *attr; /* a field or system attribute name (validated) */
+	kn_bucket bucket; /* datetime and date attributes only */
+} kn_group;
+
+/* One aggregate over the rows of a group: an integer, or null (max of nothing). */
+typedef enum kn_agg {
+	KN_AGG_SUM,      /* sum of integer attr, 0 when none */
+	KN_AGG_COUNT,    /* rows where attr is not null */
+	KN_AGG_SUM_MS,   /* sum of the milliseconds from datetime attr to attr2, rows where both are set */
+	KN_AGG_COUNT_MS, /* rows where attr and attr2 are both set */
+	KN_AGG_MAX_MS,   /* the greatest such duration in milliseconds; null when none */
+} kn_agg;
+
+typedef struct kn_metric {
+	kn_agg agg;
+	const char *attr, *attr2; /* attr2: the end of a duration (_MS) */
+} kn_metric;
+
+#define KN_STATS_GROUPS 3
+#define KN_STATS_METRICS 32
+
+/*
+ * A grouped aggregate over the records matching conds: one row per
+ * combination of the groups' values (a null value is a group of its own),
+ * with its count and each metric, ordered by count (most first), then by
+ * the keys in order (ascending, null last). No groups: one row over every
+ * matching record (count 0 when none).
+ */
+typedef struct kn_statq {
+	const kn_cond *conds;
+	size_t nconds;
+	const kn_group *groups;
+	size_t ngroups;          /* 0..KN_STATS_GROUPS */
+	const kn_metric *metrics;
+	size_t nmetrics;         /* 0..KN_STATS_METRICS */
+	int64_t min_count;       /* only groups of at least this many rows (<= 1: all) */
+	int limit;               /* at most this many groups (> 0) */
+	int tz_offset_min;       /* buckets in the zone UTC + this many minutes */
+} kn_statq;
+
 /* ---- journal ----------------------------------------------------------- */
 typedef struct kn_jentry {
 	int64_t seq;       /* 1, 2, 3 ... gap-free */
@@ -185,6 +236,12 @@ typedef struct kn_store_ops {
 	/* One page of records: *items a new array, *total when asked (else -1). */
 	int (*rec_list)(kn_store *st, const kn_type *t, const kn_query *q, json_t **items,
 			int64_t *total, kn_error *err);
+	/* Grouped aggregates (kn_statq): *groups a new array with one array per
+	 * group, [key values..., count, metric values...] (keys typed as their
+	 * attribute's values, bucketed keys as text); *total the count of every
+	 * matching record. KN_EINVAL for an attribute or bucket that does not fit. */
+	int (*rec_stats)(kn_store *st, const kn_type *t, const kn_statq *q, json_t **groups,
+			 int64_t *total, kn_error *err);
 	/* Call cb for every record in id order; a non-zero return stops and is returned. */
 	int (*rec_scan)(kn_store *st, const kn_type *t, int (*cb)(void *ctx, json_t *rec),
 			void *ctx, kn_error *err);
