@@ -147,10 +147,16 @@ json_t *kn_type_meta(const kn_type *t)
 	json_t *states = json_array();
 	for (size_t i = 0; i < t->nstates; i++) {
 		const kn_state *s = &t->states[i];
-		json_array_append_new(states,
-				      json_pack("{s:s, s:o, s:b, s:b}", "name", s->name, "label",
-						label(s->label_ja, s->label_en, s->name), "initial",
-						s->initial, "final", s->final));
+		json_t *js = json_pack("{s:s, s:o, s:b, s:b}", "name", s->name, "label",
+				       label(s->label_ja, s->label_en, s->name), "initial", s->initial,
+				       "final", s->final);
+		if (s->locked)
+			json_object_set_new(js, "locked",
+					    s->nunlocked ? json_pack("{s:o}", "except",
+								     strings_json((char *const *)s->unlocked,
+										  s->nunlocked))
+							 : json_true());
+		json_array_append_new(states, js);
 	}
 	json_object_set_new(m, "states", states);
 
@@ -169,6 +175,9 @@ json_t *kn_type_meta(const kn_type *t)
 			json_object_set_new(j, "must_change",
 					    strings_json((char *const *)tr->must_change,
 							 tr->nmust_change));
+		if (tr->nnot_by)
+			json_object_set_new(j, "not_by",
+					    strings_json((char *const *)tr->not_by, tr->nnot_by));
 		if (tr->requires_reason)
 			json_object_set_new(j, "requires_reason", json_true());
 		if (tr->nguards) {

@@ -1398,6 +1398,22 @@ int kn_rec_update(kn_engine *e, const kn_user *u, const kn_type *t, const char *
 	rc = fetch_for(e, u, t, ref, &rec, err);
 	if (!rc)
 		rc = version_check(rec, if_version, err);
+	const kn_state *cur =
+	    rc ? NULL : kn_type_state(t, json_string_value(json_object_get(rec, "state")));
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)body, key, val)
+	{
+		bool free_field = !cur || !cur->locked || !u || !strcmp(key, "reason") ||
+				  !strcmp(key, "version");
+		for (size_t i = 0; !free_field && i < cur->nunlocked; i++)
+			free_field = strcmp(key, cur->unlocked[i]) == 0;
+		if (!rc && !free_field)
+			rc = kn_fail(err, KN_EVALID, key,
+				     "%s %s is %s: %s changes only through its transitions",
+				     t->name, json_string_value(json_object_get(rec, "number")),
+				     cur->name, key);
+	}
 	if (!rc) {
 		before = json_deep_copy(rec);
 		static const char *const skip[] = {"reason", "version", NULL};
@@ -1595,14 +1611,23 @@ static int transition_once(kn_engine *e, const kn_user *u, const kn_type *t, con
 	if (!rc) {
 		const char *from = json_string_value(json_object_get(rec, "state"));
 		tr = name ? kn_type_transition_named(t, from, name) : kn_type_transition(t, from, to);
-		if (!tr || (name && to && (tr->stay || strcmp(tr->to, to))))
-			rc = kn_fail(err, KN_EVALID, name ? "transition" : "to",
-				     "%s %s cannot %s from %s", t->name,
-				     json_string_value(json_object_get(rec, "number")),
-				     name ? name : "move to", from);
+		const char *num = json_string_value(json_object_get(rec, "number"));
+		if (!tr && !name)
+			rc = kn_fail(err, KN_EVALID, "to", "%s %s cannot move from %s to %s", t->name,
+				     num, from, to);
+		else if (!tr || (to && (tr->stay || strcmp(tr->to, to))))
+			rc = kn_fail(err, KN_EVALID, "transition", "%s %s cannot %s from %s%s%s",
+				     t->name, num, name, from, to ? " to " : "", to ? to : "");
 		else if (u && !role_in(u, tr->roles))
 			rc = kn_fail(err, KN_EFORBIDDEN, "to",
 				     "your role may not %s %s records", tr->name, t->name);
+		for (size_t i = 0; !rc && u && i < tr->nnot_by; i++) {
+			const char *who = json_string_value(json_object_get(rec, tr->not_by[i]));
+			if (who && strcmp(who, u->name) == 0)
+				rc = kn_fail(err, KN_EFORBIDDEN, "to",
+					     "someone else must %s: you are its %s", tr->name,
+					     tr->not_by[i]);
+		}
 	}
 	if (!rc && u && !role_in(u, t->can_update)) {
 		/* who may not edit the record may give only what the move asks for */

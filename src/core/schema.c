@@ -911,6 +911,11 @@ static int type_build(loadctx *c, json_t *o, kn_type *t)
 		labels(v, "label", s->name, &s->label_ja, &s->label_en);
 		s->initial = json_is_true(json_object_get(v, "initial"));
 		s->final = json_is_true(json_object_get(v, "final"));
+		json_t *lk = json_object_get(v, "locked");
+		s->locked = json_is_true(lk) || json_is_object(lk);
+		if (cstrlist(c, json_object_get(lk, "except"), "locked.except", &s->unlocked,
+			     &s->nunlocked))
+			return c->err->code;
 		initials += s->initial;
 	}
 	if (initials > 1)
@@ -950,8 +955,15 @@ static int type_build(loadctx *c, json_t *o, kn_type *t)
 				return bad(c, "transitions", "transition '%s' requires unknown field '%s'", tr->name, tr->requires[j]);
 		if (guards_build(c, t, json_object_get(v, "guards"), tr) ||
 		    cstrlist(c, json_object_get(v, "must_change"), "must_change", &tr->must_change,
-			     &tr->nmust_change))
+			     &tr->nmust_change) ||
+		    cstrlist(c, json_object_get(v, "not_by"), "not_by", &tr->not_by, &tr->nnot_by))
 			return c->err->code;
+		for (size_t j = 0; j < tr->nnot_by; j++) {
+			const kn_field *nf = kn_type_field(t, tr->not_by[j]);
+			bool sys = !strcmp(tr->not_by[j], "created_by") || !strcmp(tr->not_by[j], "updated_by");
+			if (!sys && (!nf || nf->kind != KN_REF || strcmp(nf->ref, "user")))
+				return bad(c, "transitions", "transition '%s': not_by names '%s', which is not a user field", tr->name, tr->not_by[j]);
+		}
 		for (size_t j = 0; j < tr->nmust_change; j++)
 			if (!kn_type_field(t, tr->must_change[j]))
 				return bad(c, "transitions", "transition '%s': must_change names unknown field '%s'", tr->name, tr->must_change[j]);
@@ -1374,7 +1386,7 @@ void kn_schema_free(kn_schema *s)
 		free(t->fields);
 		for (size_t i = 0; i < t->nstates; i++)
 			free(t->states[i].name), free(t->states[i].label_ja),
-				free(t->states[i].label_en);
+				free(t->states[i].label_en), free(t->states[i].unlocked);
 		free(t->states);
 		for (size_t i = 0; i < t->ntransitions; i++) {
 			kn_transition *tr = &t->transitions[i];
@@ -1383,6 +1395,7 @@ void kn_schema_free(kn_schema *s)
 			strv_free(tr->from, tr->nfrom);
 			strv_free(tr->requires, tr->nrequires);
 			free(tr->must_change);
+			free(tr->not_by);
 			for (size_t j = 0; j < tr->nguards; j++)
 				free(tr->guards[j].when.m), free(tr->guards[j].requires);
 			free(tr->guards);

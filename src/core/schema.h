@@ -182,6 +182,9 @@ typedef struct kn_state {
 	char *label_ja, *label_en;
 	bool initial;
 	bool final; /* closed/cancelled: not "open" */
+	bool locked; /* fields change only through transitions (a published article)... */
+	const char **unlocked; /* ...except these */
+	size_t nunlocked;
 } kn_state;
 
 typedef struct kn_transition {
@@ -196,6 +199,8 @@ typedef struct kn_transition {
 	char *set_time; /* datetime field set to the transition's time, or NULL */
 	bool stay;      /* an action that keeps the state (to == NULL): fired by name */
 	bool requires_reason;
+	const char **not_by; /* user fields naming who may not fire it (four eyes) */
+	size_t nnot_by;
 	const char **must_change; /* fields the move must change (a new group...) */
 	size_t nmust_change;
 	kn_guard *guards;

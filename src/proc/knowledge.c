@@ -9,6 +9,8 @@
 #include "proc/knowledge.h"
 
 #define MINUTE_MS 60000LL
+#define OPS(e) ((e)->store->ops)
+#define ST(e) ((e)->store)
 
 /* ---- date_at ------------------------------------------------------------ */
 
@@ -206,7 +208,82 @@ int kn_kb_feedback(kn_engine *e, const kn_user *u, const kn_type *t, const char 
 	return 0;
 }
 
+/* ---- revisions -------------------------------------------------------------
+ * A published article stays published while its next revision is written:
+ * "revise" copies it into a new draft (previous: this one; next_revision
+ * on this one names it), and publishing that draft retires this one. */
+
+static const char *const copied[] = {"title",	 "content",  "article_type", "audience",
+				     "service",	 "category", "keywords",     "owner",
+				     "known_error", "revision", "valid_until", "review_by", NULL};
+
+static const char *txt(const json_t *rec, const char *name)
+{
+	const char *v = json_string_value(json_object_get(rec, name));
+	return v ? v : "";
+}
+
+static int article_revise(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
+			  int depth, kn_error *err)
+{
+	const char *next = txt(rec, "next_revision");
+	if (*next) {
+		json_t *cur = NULL;
+		int rc = OPS(e)->rec_get(ST(e), t, 0, next, &cur, err);
+		bool open = !rc && strcmp(txt(cur, "state"), "retired") != 0;
+		json_decref(cur);
+		if (rc)
+			return rc;
+		if (open)
+			return kn_fail(err, KN_EVALID, "next_revision",
+				       "%s is already being revised as %s", txt(rec, "number"), next);
+	}
+	json_t *body = json_object();
+	for (size_t i = 0; copied[i]; i++) {
+		json_t *v = json_object_get(rec, copied[i]);
+		if (v && !json_is_null(v))
+			json_object_set(body, copied[i], v);
+	}
+	json_object_set(body, "previous", json_object_get(rec, "number"));
+	json_object_set_new(body, "reason", json_sprintf("revision of %s by %s", txt(rec, "number"),
+							 u ? u->name : "system"));
+	json_t *draft = NULL;
+	int rc = kn_rec_create_tx(e, NULL, t, body, &draft, err);
+	json_decref(body);
+	if (!rc) {
+		json_t *changes = json_pack("[{s:s, s:O, s:O}]", "field", "next_revision", "old",
+					    json_object_get(rec, "next_revision"), "new",
+					    json_object_get(draft, "number"));
+		json_object_set(rec, "next_revision", json_object_get(draft, "number"));
+		rc = kn_rec_save_tx(e, u, t, rec, "revise", changes, NULL, depth + 1, err);
+		json_decref(changes);
+	}
+	json_decref(draft);
+	return rc;
+}
+
+static int article_supersede(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
+			     int depth, kn_error *err)
+{
+	const char *prev = txt(rec, "previous");
+	if (!*prev)
+		return 0;
+	json_t *old = NULL;
+	int rc = OPS(e)->rec_get(ST(e), t, 0, prev, &old, err);
+	if (!rc && !strcmp(txt(old, "state"), "published")) {
+		char reason[96];
+		snprintf(reason, sizeof reason, "superseded by %s", txt(rec, "number"));
+		json_t *none = json_object();
+		rc = kn_rec_fire_tx(e, u, t, old, "retire", none, reason, depth + 1, err);
+		json_decref(none);
+	}
+	json_decref(old);
+	return rc;
+}
+
 void kn_proc_knowledge_register(void)
 {
 	kn_verb_register("date_at", date_at_compute, date_at_check);
+	kn_action_register("article_revise", article_revise);
+	kn_action_register("article_supersede", article_supersede);
 }
