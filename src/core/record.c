@@ -444,7 +444,8 @@ static int fetch_id(kn_engine *e, const kn_user *u, const kn_type *t, const char
  * Check and normalise one input value for field f. *out: new reference.
  * refs are checked to exist (needs an open transaction on this thread).
  */
-static int value_norm(kn_engine *e, const kn_field *f, json_t *in, json_t **out, kn_error *err)
+static int value_norm(kn_engine *e, const kn_user *u, const kn_field *f, json_t *in,
+		      json_t **out, kn_error *err)
 {
 	if (json_is_null(in)) {
 		*out = json_null();
@@ -553,9 +554,13 @@ static int value_norm(kn_engine *e, const kn_field *f, json_t *in, json_t **out,
 			kn_user usr;
 			rc = OPS(e)->user_get(ST(e), s, 0, &usr, &e2);
 		} else {
+			/* a user names only records they may see: nothing else is told apart
+			 * from a record that does not exist */
+			const kn_type *rt = kn_schema_type(e->schema, f->ref);
 			json_t *r = NULL;
-			rc = OPS(e)->rec_get_key(ST(e), kn_schema_type(e->schema, f->ref), s, &r,
-						 &e2);
+			rc = OPS(e)->rec_get_key(ST(e), rt, s, &r, &e2);
+			if (!rc && u && (!role_in(u, rt->can_read) || !visible(rt, u, r)))
+				rc = KN_ENOTFOUND;
 			json_decref(r);
 		}
 		if (rc == KN_ENOTFOUND)
@@ -622,7 +627,7 @@ static int apply_body(kn_engine *e, const kn_type *t, const kn_user *u, const js
 			return kn_fail(err, KN_EFORBIDDEN, key,
 				       "you may not move a record to another organisation");
 		json_t *nv;
-		int rc = value_norm(e, f, val, &nv, err);
+		int rc = value_norm(e, u, f, val, &nv, err);
 		if (rc)
 			return rc;
 		json_t *old = json_object_get(rec, key);
@@ -1001,7 +1006,7 @@ static int fill_from_refs(kn_engine *e, const kn_type *t, const json_t *body, js
 			if (json_object_get(body, f->fill[j]) || !v || json_is_null(v))
 				continue;
 			/* a template's text goes through the field's own checks */
-			rc = value_norm(e, kn_type_field(t, f->fill[j]), v, &nv, err);
+			rc = value_norm(e, NULL, kn_type_field(t, f->fill[j]), v, &nv, err);
 			if (rc) {
 				char why[200];
 				snprintf(why, sizeof why, "%.199s", err->detail);

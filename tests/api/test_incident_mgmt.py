@@ -336,3 +336,16 @@ def test_bad_rules_refused(ctx):
             p = s.cli("serve", "--data", s.data, "--listen", "127.0.0.1:%d" % free_port(), timeout=20)
             check(p.returncode != 0, "bad declaration %d refused" % i)
             check("bad.json" in p.stderr, "the error names the file: %r" % p.stderr[-300:])
+
+
+def test_references_only_to_what_the_user_sees(ctx):
+    users(ctx)
+    theirs = ctx.incident(user="mallory", title="globex printer")
+    r = ctx.post("/incidents", {"title": "mine", "parent": theirs["number"]}, user="eve")
+    r.expect(422)
+    eq(r.json.get("field"), "parent", "another organisation's incident is no parent of mine")
+    check("no incident named" in r.json["detail"], "told as if it did not exist: %s" % r.json)
+    sec = ctx.incident(user="sam", title="intrusion", category="security")
+    r = ctx.post("/incidents", {"title": "follow-up", "parent": sec["number"]}, user="alice")
+    r.expect(422)
+    ctx.post("/incidents", {"title": "follow-up", "parent": sec["number"]}, user="sam").expect(201)
