@@ -221,7 +221,6 @@ json_t *kn_type_meta(const kn_type *t)
 }
 
 /* ---- OpenAPI ------------------------------------------------------------- */
-
 /* "incident_task" -> "IncidentTask" into out. */
 static void camel(const char *name, char *out, size_t n)
 {
@@ -466,6 +465,63 @@ static json_t *query_param(const char *name, const char *desc, json_t *schema)
 {
 	return json_pack("{s:s, s:s, s:s, s:o}", "name", name, "in", "query", "description",
 			 desc, "schema", schema);
+}
+
+/* The endpoints beyond the record types': search, suggestions, reports and
+ * the process modules' own, each answering a JSON object. */
+static const struct other {
+	const char *method, *path, *id, *tag, *summary, *query, *errors;
+	bool body;
+} others[] = {
+    {"get", "/api/v1/search", "search", "service", "Full-text search across types",
+     "q,types,limit", "400401", false},
+    {"get", "/api/v1/suggest", "suggest", "service",
+     "Articles and known errors for a text being written", "text,types,limit", "400401", false},
+    {"get", "/api/v1/reports/desk", "reportDesk", "reports",
+     "Service desk metrics per group for a period", "from,to,group,format", "400401403", false},
+    {"get", "/api/v1/reports/incident-trends", "reportIncidentTrends", "reports",
+     "Recurring incidents grouped for problem management", "from,to,by,threshold,format",
+     "400401403", false},
+    {"get", "/api/v1/problems/{ref}/effectiveness", "problemEffectiveness", "problems",
+     "Incidents before and after a problem's fix", "days", "400401404", false},
+    {"post", "/api/v1/problems/{ref}/known-error", "problemKnownError", "problems",
+     "Make the known error record of a problem", NULL, "401403404422", true},
+    {"post", "/api/v1/articles/{ref}/feedback", "articleFeedback", "articles",
+     "Helpful or not, and the ticket an article solved", NULL, "401404422", true},
+    {"get", "/api/v1/admin/jobs", "adminJobs", "service", "Background jobs", NULL, "401403",
+     false},
+};
+
+static void add_other_paths(json_t *paths)
+{
+	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+		const struct other *o = &others[i];
+		json_t *params = json_array();
+		if (strstr(o->path, "{ref}"))
+			json_array_append_new(params,
+					      json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", "ref", "in",
+							"path", "required", 1, "schema", "type",
+							"string"));
+		char *q = o->query ? kn_xstrdup(o->query) : NULL, *save = NULL;
+		for (char *p = q ? strtok_r(q, ",", &save) : NULL; p; p = strtok_r(NULL, ",", &save))
+			json_array_append_new(params, query_param(p, p, json_pack("{s:s}", "type",
+										   "string")));
+		free(q);
+		json_t *obj = json_pack("{s:s}", "type", "object");
+		json_t *body = o->body ? json_pack("{s:b, s:o}", "required", 1, "content",
+						   json_content(json_pack("{s:s}", "type", "object")))
+				       : NULL;
+		json_t *item = json_object_get(paths, o->path);
+		if (!item)
+			json_object_set_new(paths, o->path, item = json_object());
+		json_object_set_new(item, o->method,
+				    op(o->id, o->tag, o->summary, json_array_size(params) ? params : NULL,
+				       body,
+				       responses(json_pack("{s:o}", "200", ok_response("the answer", obj)),
+						 o->errors)));
+		if (!json_array_size(params))
+			json_decref(params);
+	}
 }
 
 static void add_type_paths(json_t *paths, const kn_type *t)
@@ -861,8 +917,10 @@ json_t *kn_openapi(const kn_schema *s)
 								       "object"))),
 				       "401"))));
 
-	json_t *tags = json_pack("[{s:s}, {s:s}, {s:s}]", "name", "service", "name", "session",
-				 "name", "meta");
+	add_other_paths(paths);
+
+	json_t *tags = json_pack("[{s:s}, {s:s}, {s:s}, {s:s}]", "name", "service", "name",
+				 "session", "name", "meta", "name", "reports");
 	for (size_t i = 0; i < s->ntypes; i++) {
 		const kn_type *t = &s->types[i];
 		add_type_paths(paths, t);

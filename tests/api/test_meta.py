@@ -95,3 +95,7 @@ def test_openapi(ctx):
     check(any("/incidents/{" in p for p in paths), "no /incidents/{ref} path")
     check(any(p.rstrip("/").endswith("/groups") for p in paths), "no /groups path")
     check("resolution_code" in r.body.decode(), "incident fields not described")
+    for path, method in (("/api/v1/search", "get"), ("/api/v1/suggest", "get"),
+                         ("/api/v1/reports/desk", "get"), ("/api/v1/articles/{ref}/feedback", "post"),
+                         ("/api/v1/problems/{ref}/known-error", "post"), ("/api/v1/requests", "post")):
+        check(method in paths.get(path, {}), "%s %s described" % (method, path))
