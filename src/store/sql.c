@@ -692,8 +692,9 @@ static bool decimal(const json_t *v)
 }
 
 /* The kept count that can answer a total under conditions conds: every
- * condition an = or in test on one of its attributes, with no null among
- * its values (a kept count keeps an empty value as x'00', not NULL). */
+ * condition an =, in or not-in test on one of its attributes, with no null
+ * among its values (a kept count keeps an empty value as x'00' on SQLite, not
+ * NULL; "not in" without a null counts empty values on both). */
 static const kn_sqlcount *count_for(const kn_sqltype *y, const kn_cond *conds, size_t nconds)
 {
 	const kn_sqlcount *best = NULL;
@@ -702,7 +703,7 @@ static const kn_sqlcount *count_for(const kn_sqltype *y, const kn_cond *conds, s
 		bool ok = true;
 		for (size_t c = 0; c < nconds && ok; c++) {
 			kn_op op = conds[c].op;
-			ok = op == KN_OP_EQ || op == KN_OP_IN;
+			ok = op == KN_OP_EQ || op == KN_OP_IN || op == KN_OP_NIN;
 			size_t nv = json_array_size(conds[c].values);
 			for (size_t v = 0; v < nv && ok; v++)
 				ok = !json_is_null(json_array_get(conds[c].values, v));
