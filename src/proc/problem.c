@@ -336,3 +336,35 @@ int kn_problem_effectiveness(kn_engine *e, const kn_user *u, const char *ref, co
 	*out = res;
 	return 0;
 }
+
+/* ---- raised from an incident ---------------------------------------------- */
+
+/* A problem raised from an incident links that incident to it (unless the
+ * incident already has a problem). */
+static int link_origin(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
+		       int depth, kn_error *err)
+{
+	const char *from = json_string_value(json_object_get(rec, "from_incident"));
+	const kn_type *it = kn_schema_type(e->schema, "incident");
+	json_t *inc = NULL;
+	if (!from || !it)
+		return 0;
+	int rc = OPS(e)->rec_get(ST(e), it, 0, from, &inc, err);
+	const json_t *cur = rc ? NULL : json_object_get(inc, "problem");
+	if (!rc && (!cur || json_is_null(cur))) {
+		json_t *num = json_object_get(rec, "number");
+		json_t *changes = json_pack("[{s:s, s:n, s:O}]", "field", "problem", "old", "new", num);
+		char reason[96];
+		snprintf(reason, sizeof reason, "problem %s raised from it", json_string_value(num));
+		json_object_set(inc, "problem", num);
+		rc = kn_rec_save_tx(e, u, it, inc, "update", changes, reason, depth + 1, err);
+		json_decref(changes);
+	}
+	json_decref(inc);
+	return rc;
+}
+
+void kn_proc_problem_register(void)
+{
+	kn_action_register("problem_link_origin", link_origin);
+}

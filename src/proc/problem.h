@@ -58,4 +58,7 @@ int kn_problem_known_error(kn_engine *e, const kn_user *u, const char *ref, cons
 int kn_problem_effectiveness(kn_engine *e, const kn_user *u, const char *ref, const kn_param *p,
 			     size_t np, json_t **out, kn_error *err);
 
+/* Registers the actions of problem management (problem_link_origin). */
+void kn_proc_problem_register(void);
+
 #endif

@@ -302,3 +302,28 @@ def test_effectiveness_review_reminder(ctx):
         eq(s.record(ref, plural="problems")["review_reminded"], True, "marked as reminded")
         p2 = s.cli("audit", "verify", "--data", s.data)
         eq(p2.returncode, 0, "audit verify: %s" % p2.stdout)
+
+
+def test_problem_raised_from_an_incident(ctx):
+    users(ctx)
+    svc = service(ctx)
+    inc = ctx.incident(title="毎朝9時にメール送信が失敗する", description="社外宛のみ", service=svc,
+                       category="software", subcategory="email", impact=2, urgency=1)
+    p = ctx.create("problems", {"from_incident": inc["number"], "rca_method": "five_whys"},
+                   user="alice")
+    eq((p["title"], p["description"], p["service"], p["category"], p["impact"], p["urgency"]),
+       (inc["title"], "社外宛のみ", svc, "software", 2, 1), "copied from the incident")
+    eq(p["priority"], inc["priority"], "the same priority")
+    i = ctx.record(inc["id"])
+    eq(i["problem"], p["number"], "the incident is linked to its problem")
+    last = ctx.journal(inc["id"])[-1]
+    eq((last["actor"], last["reason"]), ("alice", "problem %s raised from it" % p["number"]),
+       "the link is journalled")
+    # an incident already linked keeps its problem
+    p2 = ctx.create("problems", {"from_incident": inc["number"], "title": "another view"},
+                    user="alice")
+    eq(ctx.record(inc["id"])["problem"], p["number"], "not moved to a second problem")
+    eq(p2["title"], "another view", "what is given wins")
+    r = ctx.post("/problems", {"from_incident": "INC-999999"}, user="alice")
+    r.expect(422)
+    eq(r.json.get("field"), "from_incident", "an unknown incident is named")
