@@ -2,7 +2,7 @@
 # kanri - `make` builds build/kanri; `make test` builds with ASan+UBSan and
 # runs every suite; `make run` starts kanri on ./data (SQLite).
 
-PKGS    := libmicrohttpd jansson libsodium sqlite3 libpq
+PKGS    := libmicrohttpd jansson libsodium sqlite3 libpq xlsxwriter
 CC      ?= cc
 OPT     ?= -O2
 ifeq ($(SAN),1)
@@ -43,9 +43,22 @@ $(BUILD)/obj/gen/embedded.o: $(BUILD)/gen/embedded.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/gen/embedded.c: $(BUILD)/embed $(EMBED)
+# The web UI: web/src bundled by esbuild (web/build.mjs) into web/dist, whose
+# files are compiled into the binary beside the declarations. npm comes from
+# scripts/install-deps; the packages are pinned by web/package-lock.json.
+WEB     := $(wildcard web/package.json)
+WEBSRCS := $(if $(WEB),$(sort $(shell find web/src -type f 2>/dev/null)) web/build.mjs \
+	   web/package.json web/package-lock.json)
+
+web/dist/.built: $(WEBSRCS)
+	@command -v npm >/dev/null || { echo "npm builds the web UI: run scripts/install-deps first"; exit 1; }
+	cd web && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run --silent build
+	touch $@
+
+$(BUILD)/gen/embedded.c: $(BUILD)/embed $(EMBED) $(if $(WEB),web/dist/.built)
 	@mkdir -p $(dir $@)
-	$(BUILD)/embed $(EMBED) > $@.tmp && mv $@.tmp $@
+	$(BUILD)/embed $(EMBED) $(if $(WEB),$$(find web/dist -type f ! -name .built | LC_ALL=C sort)) \
+		> $@.tmp && mv $@.tmp $@
 
 $(BUILD)/embed: tools/embed.c
 	@mkdir -p $(dir $@)

@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "core/auth.h"
+#include "core/export.h"
 #include "core/jobs.h"
 #include "core/stats.h"
 #include "core/suggest.h"
@@ -683,6 +684,30 @@ static void h_report_trends(ctx *c)
 	reply_table(c, rc, &err, out, csv, len, "incident-trends");
 }
 
+/* GET /{type}/export?format=csv|xlsx&...: the list view as a file. */
+static void h_export(ctx *c)
+{
+	char *body = NULL;
+	size_t len = 0;
+	const char *ctype = NULL;
+	kn_error err = {0};
+	int rc = kn_rec_export(c->a->e, &c->user, c->t, c->rq->args, c->rq->nargs, &body, &len,
+			       &ctype, &err);
+	if (rc) {
+		fail(c, rc, &err);
+		return;
+	}
+	resp_clear_body(c->rs);
+	c->rs->status = 200;
+	c->rs->body = body;
+	c->rs->len = len;
+	c->rs->type = ctype;
+	char *cd = kn_xasprintf("attachment; filename=\"%s.%s\"", c->t->plural,
+				strncmp(ctype, "text/csv", 8) ? "xlsx" : "csv");
+	kn_http_header(c->rs, "Content-Disposition", cd);
+	free(cd);
+}
+
 /* ---- handlers: problems, known errors, knowledge ------------------------- */
 
 /* GET /suggest?text=...: articles and known errors for a text being written. */
@@ -754,6 +779,7 @@ static const route routes[] = {
 	{"POST", ":type", h_create, R_BODY},
 	/* before ":type/:ref", which would take "stats" for a record */
 	{"GET", ":type/stats", h_stats, 0},
+	{"GET", ":type/export", h_export, 0},
 	{"GET", ":type/:ref", h_get, 0},
 	{"PATCH", ":type/:ref", h_update, R_BODY},
 	{"POST", ":type/:ref/transition", h_transition, R_BODY},
@@ -988,6 +1014,10 @@ void kn_http_api_headers(kn_http_resp *rs)
 
 void kn_api_handle(kn_api *a, const kn_http_req *rq, kn_http_resp *rs)
 {
+	if (strncmp(rq->path, "/api/", 5) != 0 && strcmp(rq->path, "/api") != 0) {
+		kn_static_serve(rq, rs); /* the web UI */
+		return;
+	}
 	ctx c = {.a = a, .rq = rq, .rs = rs};
 	dispatch(&c);
 	kn_http_api_headers(rs);

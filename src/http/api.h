@@ -64,4 +64,10 @@ void kn_http_api_headers(kn_http_resp *rs);
 void kn_http_header(kn_http_resp *rs, const char *name, const char *value);
 void kn_http_resp_release(kn_http_resp *rs);
 
+/* The web UI (static.c): answer a request for a path outside /api/ with a
+ * file compiled in from web/dist/, or its index.html for the UI's routes. */
+void kn_static_serve(const kn_http_req *rq, kn_http_resp *rs);
+/* Whether the binary carries the web UI. */
+bool kn_static_available(void);
+
 #endif
