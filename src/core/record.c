@@ -1063,6 +1063,18 @@ static int create_prepare(kn_engine *e, const kn_user *u, const kn_type *t, cons
 	if (!rc)
 		rc = apply_body(e, t, u, body, import ? import_skip : create_skip, true, rec,
 				NULL, err);
+	if (!rc && t->owner_field && u && !sees_all(u)) {
+		/* an owned record is the creator's own */
+		const char *given = json_string_value(json_object_get(rec, t->owner_field));
+		if (given && strcmp(given, u->name) != 0)
+			rc = kn_fail(err, KN_EFORBIDDEN, t->owner_field,
+				     "you may only create %s records of your own", t->name);
+		else
+			json_object_set_new(rec, t->owner_field, json_string(u->name));
+	} else if (!rc && t->owner_field && u &&
+		   is_empty(json_object_get(rec, t->owner_field))) {
+		json_object_set_new(rec, t->owner_field, json_string(u->name));
+	}
 	if (!rc && t->org_field && is_enduser(u)) {
 		const char *given = json_string_value(json_object_get(rec, t->org_field));
 		if (given && strcmp(given, u->org) != 0)

@@ -27,6 +27,7 @@
 #include "http/api.h"
 #include "proc/desk.h"
 #include "proc/knowledge.h"
+#include "proc/people.h"
 #include "proc/problem.h"
 
 #define API_PREFIX "/api/v1/"
@@ -426,7 +427,8 @@ static void h_login(ctx *c)
 
 static void h_session(ctx *c)
 {
-	json_t *j = json_pack("{s:o}", "user", user_json(&c->user));
+	json_t *j = json_pack("{s:o, s:o}", "user", user_json(&c->user), "preferences",
+			      kn_prefs_of(c->a->e, &c->user));
 	if (c->by_cookie)
 		json_object_set_new(j, "csrf", json_string(c->csrf));
 	reply(c, 200, j);
@@ -684,6 +686,15 @@ static void h_report_trends(ctx *c)
 	reply_table(c, rc, &err, out, csv, len, "incident-trends");
 }
 
+/* PUT /session/preferences {"language", "time_zone", "display_name"}. */
+static void h_prefs(ctx *c)
+{
+	json_t *out = NULL;
+	kn_error err = {0};
+	int rc = kn_prefs_set(c->a->e, &c->user, c->body, &out, &err);
+	done(c, rc, &err, out, 200, false);
+}
+
 /* GET /{type}/export?format=csv|xlsx&...: the list view as a file. */
 static void h_export(ctx *c)
 {
@@ -765,6 +776,7 @@ static const route routes[] = {
 	{"POST", "session", h_login, R_PUBLIC | R_BODY | R_NOCSRF | R_ANYROLE},
 	{"GET", "session", h_session, 0},
 	{"DELETE", "session", h_logout, R_ANYROLE},
+	{"PUT", "session/preferences", h_prefs, R_BODY | R_ANYROLE},
 	{"GET", "meta/types", h_meta_types, 0},
 	{"GET", "meta/types/:name", h_meta_type, 0},
 	{"GET", "openapi.json", h_openapi, 0},
