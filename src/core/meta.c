@@ -693,6 +693,54 @@ static void add_type_paths(json_t *paths, const kn_type *t)
 			     responses(json_pack("{s:o}", "204", ok_response("removed", NULL)),
 				       "401403404"))));
 	free(path);
+
+	/* attachments */
+	path = kn_xasprintf("%s/attachments", item);
+	json_t *meta_s = json_pack(
+		"{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}}", "type",
+		"object", "properties", "id", "type", "integer", "name", "type", "string", "ctype",
+		"type", "string", "size", "type", "integer", "sha256", "type", "string",
+		"created_by", "type", "string", "created_at", "type", "string");
+	json_t *at = json_pack("{s:[o]}", "parameters", ref_to("parameters", "ref"));
+	snprintf(id, sizeof id, "list%sAttachments", cn);
+	snprintf(sum, sizeof sum, "Attachments of a %s (metadata)", en);
+	json_object_set_new(
+		at, "get",
+		op(id, tag, sum, NULL, NULL,
+		   responses(json_pack("{s:o}", "200",
+				       ok_response("oldest first",
+						   json_pack("{s:s, s:{s:{s:s, s:O}}}", "type",
+							     "object", "properties", "items", "type",
+							     "array", "items", meta_s))),
+			     "401403404")));
+	snprintf(id, sizeof id, "add%sAttachment", cn);
+	snprintf(sum, sizeof sum, "Attach a file to a %s", en);
+	json_object_set_new(
+		at, "post",
+		op(id, tag, sum,
+		   json_pack("[o]", query_param("name", "the file name",
+						json_pack("{s:s}", "type", "string"))),
+		   json_pack("{s:b, s:{s:{s:{s:s, s:s}}}}", "required", 1, "content", "*/*",
+			     "schema", "type", "string", "format", "binary"),
+		   responses(json_pack("{s:o}", "201", ok_response("the attachment", json_incref(meta_s))),
+			     "401403404413422")));
+	json_object_set_new(paths, path, at);
+	free(path);
+	json_decref(meta_s);
+
+	path = kn_xasprintf("%s/attachments/{id}", item);
+	snprintf(id, sizeof id, "get%sAttachment", cn);
+	snprintf(sum, sizeof sum, "Download an attachment of a %s", en);
+	json_t *file = json_pack("{s:s, s:{s:{s:{s:s, s:s}}}}", "description", "the file",
+				 "content", "*/*", "schema", "type", "string", "format", "binary");
+	json_object_set_new(
+		paths, path,
+		json_pack("{s:[o, {s:s, s:s, s:b, s:{s:s, s:s}}], s:o}", "parameters",
+			  ref_to("parameters", "ref"), "name", "id", "in", "path", "required", 1,
+			  "schema", "type", "integer", "format", "int64", "get",
+			  op(id, tag, sum, NULL, NULL,
+			     responses(json_pack("{s:o}", "200", file), "401403404"))));
+	free(path);
 	free(item);
 	free(base);
 }

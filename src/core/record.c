@@ -9,6 +9,7 @@
  */
 #include "kanri.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -1808,6 +1809,141 @@ int kn_rec_journal(kn_engine *e, const kn_user *u, const kn_type *t, const char 
 	json_decref(items);
 	*out = json_pack("{s:o}", "items", keep);
 	return 0;
+}
+
+/* ---- attachments ---------------------------------------------------------- */
+
+/* A file name: 1..255 characters of valid UTF-8, no path separator, no
+ * control character, not "." or "..". */
+static bool attach_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (!n || !kn_utf8_valid(name, n) || kn_utf8_len(name) > 255 || !strcmp(name, ".") ||
+	    !strcmp(name, ".."))
+		return false;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\')
+			return false;
+	/* C1 controls (U+0080..U+009F) are C2 80..C2 9F in UTF-8 */
+	for (const unsigned char *p = (const unsigned char *)name; p[0] && p[1]; p++)
+		if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
+			return false;
+	return true;
+}
+
+/* A media type, loosely: token "/" token, then anything printable
+ * (parameters), at most 255 bytes of ASCII. */
+static bool ctype_ok(const char *ct)
+{
+	static const char tch[] = "!#$%&'*+-.^_`|~";
+	size_t n = strlen(ct), i = 0, slash = 0;
+	if (n > 255)
+		return false;
+	for (; ct[i] && ct[i] != ';' && ct[i] != ' '; i++) {
+		unsigned char ch = (unsigned char)ct[i];
+		if (ch == '/' && !slash && i > 0)
+			slash = i;
+		else if (!isalnum(ch) && !strchr(tch, ch))
+			return false;
+	}
+	if (!slash || slash + 1 == i)
+		return false;
+	for (; ct[i]; i++)
+		if ((unsigned char)ct[i] < 0x20 || (unsigned char)ct[i] > 0x7e)
+			return false;
+	return true;
+}
+
+int kn_rec_attach(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		  const char *name, const char *ctype, const void *data, size_t len,
+		  json_t **out, kn_error *err)
+{
+	if (u && !role_in(u, t->can_comment))
+		return kn_fail(err, KN_EFORBIDDEN, "", "your role may not attach files here");
+	if (!name || !*name)
+		return kn_fail(err, KN_EVALID, "name", "name (the file name) is required");
+	if (!attach_name_ok(name))
+		return kn_fail(err, KN_EVALID, "name", "name must be a file name of at most 255"
+			       " characters, without path separators or control characters");
+	while (ctype && *ctype == ' ')
+		ctype++;
+	if (!ctype || !*ctype)
+		ctype = "application/octet-stream";
+	if (!ctype_ok(ctype))
+		return kn_fail(err, KN_EVALID, "ctype", "the content type must be type/subtype");
+	if (!len)
+		return kn_fail(err, KN_EVALID, "", "the file is empty");
+	char sha[65];
+	kn_sha256_hex(data, len, sha);
+	int rc = begin_write(e, err);
+	if (rc)
+		return rc;
+	json_t *rec = NULL, *a = NULL;
+	int64_t id = 0;
+	rc = fetch_for(e, u, t, ref, &rec, err);
+	if (!rc) {
+		char now[32];
+		kn_now_iso(now, sizeof now);
+		a = json_pack("{s:s,s:O,s:s,s:s,s:I,s:s,s:s,s:s}", "type", t->name, "rec_id",
+			      json_object_get(rec, "id"), "name", name, "ctype", ctype, "size",
+			      (json_int_t)len, "sha256", sha, "created_by", actor_name(u),
+			      "created_at", now);
+		rc = OPS(e)->attach_insert(ST(e), a, data, len, &id, err);
+	}
+	if (!rc) {
+		json_t *ch = json_pack("[{s:s,s:n,s:s,s:I,s:I,s:s}]", "field", "attachment", "old",
+				       "new", name, "attachment", (json_int_t)id, "size",
+				       (json_int_t)len, "sha256", sha);
+		rc = kn_journal_append(e, actor_name(u), t->name,
+				       json_integer_value(json_object_get(rec, "id")), "attach", ch,
+				       NULL, NULL, err);
+		json_decref(ch);
+	}
+	rc = finish(e, rc, err);
+	json_decref(rec);
+	if (rc) {
+		json_decref(a);
+		return rc;
+	}
+	*out = json_pack("{s:I,s:O,s:O,s:I,s:s,s:O,s:O}", "id", (json_int_t)id, "name",
+			 json_object_get(a, "name"), "ctype", json_object_get(a, "ctype"), "size",
+			 (json_int_t)len, "sha256", sha, "created_by",
+			 json_object_get(a, "created_by"), "created_at",
+			 json_object_get(a, "created_at"));
+	json_decref(a);
+	return 0;
+}
+
+int kn_rec_attachments(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		       json_t **out, kn_error *err)
+{
+	int rc = OPS(e)->begin(ST(e), false, err);
+	if (rc)
+		return rc;
+	int64_t id;
+	json_t *items = NULL;
+	rc = fetch_id(e, u, t, ref, &id, err);
+	if (!rc)
+		rc = OPS(e)->attach_list(ST(e), t->name, id, &items, err);
+	OPS(e)->rollback(ST(e));
+	if (rc)
+		return rc;
+	*out = json_pack("{s:o}", "items", items);
+	return 0;
+}
+
+int kn_rec_attachment(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		      int64_t att_id, json_t **meta, kn_buf *data, kn_error *err)
+{
+	int rc = OPS(e)->begin(ST(e), false, err);
+	if (rc)
+		return rc;
+	int64_t id;
+	rc = fetch_id(e, u, t, ref, &id, err);
+	if (!rc)
+		rc = OPS(e)->attach_get(ST(e), t->name, id, att_id, meta, data, err);
+	OPS(e)->rollback(ST(e));
+	return rc;
 }
 
 /* ---- relations ---------------------------------------------------------- */

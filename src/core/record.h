@@ -101,6 +101,25 @@ int kn_rec_comment(kn_engine *e, const kn_user *u, const kn_type *t, const char 
 /* *out: {"items": [...]} comments (and work notes when the user may see them). */
 int kn_rec_comments(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
 		    json_t **out, kn_error *err);
+/* Attach a file to record ref: who may comment on it may attach. name: a
+ * file name (1..255 characters, no path separator or control character,
+ * else KN_EVALID); ctype: its media type as type/subtype (NULL or "":
+ * application/octet-stream); data[0..len) its bytes (borrowed; len 0:
+ * KN_EVALID). Stored with a journal entry "attach" (changes name the file,
+ * its size and SHA-256) in one write transaction. *out: the attachment's
+ * metadata {id, name, ctype, size, sha256, created_by, created_at}. */
+int kn_rec_attach(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		  const char *name, const char *ctype, const void *data, size_t len,
+		  json_t **out, kn_error *err);
+/* *out: {"items": [...]} the metadata of the record's attachments, oldest
+ * first (KN_ENOTFOUND when u may not read the record). */
+int kn_rec_attachments(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		       json_t **out, kn_error *err);
+/* Attachment id of record ref: *meta its metadata (new), its bytes appended
+ * to data. KN_ENOTFOUND when u may not read the record or it has no such
+ * attachment. */
+int kn_rec_attachment(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
+		      int64_t id, json_t **meta, kn_buf *data, kn_error *err);
 /* *out: {"items": [...]} journal entries of the record, filtered for the user. */
 int kn_rec_journal(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
 		   json_t **out, kn_error *err);

@@ -56,6 +56,7 @@ enum {
 	R_BODY = 2,    /* takes a JSON object body */
 	R_NOCSRF = 4,  /* a write that needs no CSRF header (login) */
 	R_ANYROLE = 8, /* a write the read-only auditor may do (logout) */
+	R_RAW = 16,    /* takes a body of any content type, as it is (attachments) */
 };
 
 typedef struct ctx {
@@ -557,6 +558,88 @@ static void h_comments(ctx *c)
 	done(c, rc, &err, out, 200, false);
 }
 
+/* ---- handlers: attachments ----------------------------------------------- */
+
+static const char *arg(const ctx *c, const char *key)
+{
+	for (size_t i = 0; i < c->rq->nargs; i++)
+		if (strcmp(c->rq->args[i].key, key) == 0)
+			return c->rq->args[i].value ? c->rq->args[i].value : "";
+	return NULL;
+}
+
+/* POST .../attachments?name=FILE: the raw body is the file. */
+static void h_attach(ctx *c)
+{
+	json_t *out = NULL;
+	kn_error err = {0};
+	const char *ct = c->rq->header(c->rq->ctx, "Content-Type");
+	int rc = kn_rec_attach(c->a->e, &c->user, c->t, c->ref, arg(c, "name"), ct,
+			       c->rq->body ? c->rq->body : "", c->rq->body ? c->rq->body_len : 0,
+			       &out, &err);
+	done(c, rc, &err, out, 201, false);
+}
+
+static void h_attachments(ctx *c)
+{
+	json_t *out = NULL;
+	kn_error err = {0};
+	int rc = kn_rec_attachments(c->a->e, &c->user, c->t, c->ref, &out, &err);
+	done(c, rc, &err, out, 200, false);
+}
+
+/* RFC 5987 ext-value of a file name: UTF-8''percent-encoded. */
+static char *disposition(const char *name)
+{
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	kn_buf_adds(&b, "attachment; filename*=UTF-8''");
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		if (isalnum(*p) || strchr("!#$&+-.^_`|~", *p))
+			kn_buf_add(&b, p, 1);
+		else
+			kn_buf_addf(&b, "%%%02X", *p);
+	}
+	return b.data;
+}
+
+/* GET .../attachments/{id}: the file, to be saved, never rendered. */
+static void h_attachment(ctx *c)
+{
+	kn_error err = {0};
+	char *end = NULL;
+	errno = 0;
+	long long id = c->id ? strtoll(c->id, &end, 10) : 0;
+	if (!c->id || !*c->id || *end || errno || id <= 0) {
+		failf(c, KN_ENOTFOUND, NULL, "attachment %s not found", c->id ? c->id : "");
+		return;
+	}
+	json_t *meta = NULL;
+	kn_buf data;
+	kn_buf_init(&data, 0);
+	int rc = kn_rec_attachment(c->a->e, &c->user, c->t, c->ref, id, &meta, &data, &err);
+	if (rc) {
+		kn_buf_release(&data);
+		fail(c, rc, &err);
+		return;
+	}
+	resp_clear_body(c->rs);
+	c->rs->status = 200;
+	c->rs->body = data.data;
+	c->rs->len = data.len;
+	c->rs->type = NULL; /* the stored one, a header of its own */
+	const char *ct = json_string_value(json_object_get(meta, "ctype"));
+	kn_http_header(c->rs, "Content-Type", ct && *ct ? ct : "application/octet-stream");
+	char *cd = disposition(json_string_value(json_object_get(meta, "name")));
+	kn_http_header(c->rs, "Content-Disposition", cd);
+	free(cd);
+	kn_http_header(c->rs, "Content-Security-Policy", "sandbox");
+	char tag[80];
+	snprintf(tag, sizeof tag, "\"%s\"", json_string_value(json_object_get(meta, "sha256")));
+	kn_http_header(c->rs, "ETag", tag);
+	json_decref(meta);
+}
+
 /* GET .../journal[?action=a,b]: the record's history, or only the entries
  * of those actions (transition, update, escalate...). */
 static void h_journal(ctx *c)
@@ -802,6 +885,9 @@ static const route routes[] = {
 	{"GET", ":type/:ref/relations", h_relations, 0},
 	{"POST", ":type/:ref/relations", h_relate, R_BODY},
 	{"DELETE", ":type/:ref/relations/:id", h_unrelate, 0},
+	{"GET", ":type/:ref/attachments", h_attachments, 0},
+	{"POST", ":type/:ref/attachments", h_attach, R_RAW},
+	{"GET", ":type/:ref/attachments/:id", h_attachment, 0},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

@@ -32,6 +32,7 @@
 #include "kanri.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 
 #include <libpq-fe.h>
@@ -163,10 +164,13 @@ static void cache_room(pg_conn *c)
 	free(old);
 }
 
-/* Run sql (prepared on first use) with n text parameters (NULL = SQL NULL).
- * *out: the result when it has tuples or a command status (caller PQclear). */
-static int exec_params(pg_conn *c, const char *sql, size_t len, int n, const char *const *vals,
-		       PGresult **out, const char *what, kn_error *err)
+/* Run sql (prepared on first use) with n parameters (NULL = SQL NULL):
+ * texts, or where fmts[i] is 1 lens[i] bytes in binary format (lens and
+ * fmts NULL: every one a text). *out: the result when it has tuples or a
+ * command status (caller PQclear). */
+static int exec_params_fmt(pg_conn *c, const char *sql, size_t len, int n,
+			   const char *const *vals, const int *lens, const int *fmts,
+			   PGresult **out, const char *what, kn_error *err)
 {
 	uint64_t h = kn_sql_hash(sql, len);
 	pg_stmt *e = NULL;
@@ -197,7 +201,7 @@ static int exec_params(pg_conn *c, const char *sql, size_t len, int n, const cha
 		PQclear(pr);
 		cache_put_slot(c, e);
 	}
-	PGresult *res = PQexecPrepared(c->db, e->name, n, vals, NULL, NULL, 0);
+	PGresult *res = PQexecPrepared(c->db, e->name, n, vals, lens, fmts, 0);
 	ExecStatusType s = PQresultStatus(res);
 	if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
 		int r = pg_fail(c, res, err, what);
@@ -206,6 +210,12 @@ static int exec_params(pg_conn *c, const char *sql, size_t len, int n, const cha
 	}
 	*out = res;
 	return 0;
+}
+
+static int exec_params(pg_conn *c, const char *sql, size_t len, int n, const char *const *vals,
+		       PGresult **out, const char *what, kn_error *err)
+{
+	return exec_params_fmt(c, sql, len, n, vals, NULL, NULL, out, what, err);
 }
 
 /* Parameters from JSON values: strings as they are, integers in decimal,
@@ -370,6 +380,7 @@ static void session_setup(PGconn *db)
 	char sql[96];
 	snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %d", IDLE_TX_MS);
 	PQclear(PQexec(db, sql));
+	PQclear(PQexec(db, "SET bytea_output = hex")); /* what pg_row_blob reads */
 }
 
 static int conn_open(kn_pool *p, kn_pconn **out, kn_error *err)
@@ -589,14 +600,32 @@ static int pg_run(kn_store *st, const char *sql, const kn_sqlarg *a, size_t n, b
 	numbered(sql, &b);
 	pg_vals pv;
 	vals_init(&pv, n);
+	int *lens = NULL, *fmts = NULL; /* when bytes are among them */
 	for (size_t i = 0; i < n; i++) {
-		if (a[i].kind == 'i')
+		if (a[i].kind == 'b' && !fmts) {
+			lens = kn_xcalloc(n + 1, sizeof *lens);
+			fmts = kn_xcalloc(n + 1, sizeof *fmts);
+		}
+		if (a[i].kind == 'b' && a[i].i > INT_MAX) {
+			r = kn_fail(err, KN_ETOOBIG, "", "a value of %lld bytes is too large",
+				    (long long)a[i].i);
+			break;
+		}
+		if (a[i].kind == 'i') {
 			vals_int(&pv, a[i].i);
-		else
+		} else if (a[i].kind == 'b') {
+			lens[i] = (int)a[i].i;
+			fmts[i] = 1;
+			pv.v[pv.n++] = a[i].t ? a[i].t : "";
+		} else {
 			pv.v[pv.n++] = a[i].kind == 't' ? a[i].t : NULL;
+		}
 	}
 	PGresult *res = NULL;
-	r = exec_params(c, b.data, b.len, (int)n, pv.v, &res, "store", err);
+	if (!r)
+		r = exec_params_fmt(c, b.data, b.len, (int)n, pv.v, lens, fmts, &res, "store", err);
+	free(lens);
+	free(fmts);
 	for (int i = 0; !r && row && i < PQntuples(res); i++) {
 		pg_row pr = {res, i};
 		r = row(ctx, (const kn_sqlrow *)&pr);
@@ -628,7 +657,43 @@ static const char *pg_row_text(const kn_sqlrow *r, int col, size_t *len)
 	return PQgetvalue(p->res, p->row, col);
 }
 
-static const kn_sqlexec pg_exec = {pg_run, pg_row_null, pg_row_int, pg_row_text};
+static int hexval(char h)
+{
+	return h >= '0' && h <= '9' ? h - '0'
+	       : h >= 'a' && h <= 'f' ? h - 'a' + 10
+	       : h >= 'A' && h <= 'F' ? h - 'A' + 10
+				      : -1;
+}
+
+/* A BYTEA in text format: PostgreSQL's hex output "\x0a1b..." (the
+ * default bytea_output since 9.0; a connection sets it all the same). */
+static int pg_row_blob(const kn_sqlrow *r, int col, kn_buf *out)
+{
+	const pg_row *p = (const pg_row *)r;
+	const char *t = PQgetvalue(p->res, p->row, col);
+	size_t len = (size_t)PQgetlength(p->res, p->row, col);
+	if (PQgetisnull(p->res, p->row, col))
+		return 0;
+	if (len < 2 || t[0] != '\\' || t[1] != 'x' || len % 2)
+		return KN_ESTORE;
+	unsigned char chunk[4096];
+	size_t k = 0;
+	for (size_t i = 2; i < len; i += 2) {
+		int hi = hexval(t[i]), lo = hexval(t[i + 1]);
+		if (hi < 0 || lo < 0)
+			return KN_ESTORE;
+		chunk[k++] = (unsigned char)(hi << 4 | lo);
+		if (k == sizeof chunk || i + 2 >= len) {
+			int rc = kn_buf_add(out, chunk, k);
+			if (rc)
+				return rc;
+			k = 0;
+		}
+	}
+	return 0;
+}
+
+static const kn_sqlexec pg_exec = {pg_run, pg_row_null, pg_row_int, pg_row_text, pg_row_blob};
 
 /* ---- values ------------------------------------------------------------------- */
 
@@ -699,6 +764,12 @@ static const char fixed_ddl[] =
 	" created_at TEXT COLLATE \"C\" NOT NULL,"
 	" UNIQUE(from_type, from_id, kind, to_type, to_id));"
 	"CREATE INDEX IF NOT EXISTS relations_to ON relations(to_type, to_id);"
+	"CREATE TABLE IF NOT EXISTS attachments(id BIGINT GENERATED BY DEFAULT AS IDENTITY"
+	" PRIMARY KEY, type TEXT COLLATE \"C\" NOT NULL, rec_id BIGINT NOT NULL,"
+	" name TEXT NOT NULL, ctype TEXT COLLATE \"C\" NOT NULL, size BIGINT NOT NULL,"
+	" sha256 TEXT COLLATE \"C\" NOT NULL, data BYTEA NOT NULL,"
+	" created_by TEXT COLLATE \"C\" NOT NULL, created_at TEXT COLLATE \"C\" NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS attachments_rec ON attachments(type, rec_id, id);"
 	"CREATE TABLE IF NOT EXISTS journal(seq BIGINT PRIMARY KEY, at TEXT COLLATE \"C\" NOT NULL,"
 	" actor TEXT COLLATE \"C\" NOT NULL, type TEXT COLLATE \"C\" NOT NULL,"
 	" rec_id BIGINT NOT NULL, action TEXT COLLATE \"C\" NOT NULL, changes TEXT NOT NULL,"
@@ -1327,9 +1398,12 @@ static int pg_load_done(kn_store *st, const kn_schema *sch, kn_error *err)
 	int r = conn_get(S(st), &c, err);
 	kn_buf b;
 	kn_buf_init(&b, 0);
-	static const char *const fixed[] = {"users", "tokens", "comments", "relations"};
-	for (size_t i = 0; i < 4 + (sch ? sch->ntypes : 0); i++) {
-		char *tn = i < 4 ? kn_xstrdup(fixed[i]) : kn_xasprintf("rec_%s", sch->types[i - 4].name);
+	static const char *const fixed[] = {"users", "tokens", "comments", "relations",
+					    "attachments"};
+	const size_t nf = sizeof fixed / sizeof fixed[0];
+	for (size_t i = 0; i < nf + (sch ? sch->ntypes : 0); i++) {
+		char *tn = i < nf ? kn_xstrdup(fixed[i])
+				  : kn_xasprintf("rec_%s", sch->types[i - nf].name);
 		kn_buf_addf(&b,
 			    "SELECT setval(pg_get_serial_sequence('\"%s\"','id'),"
 			    " coalesce(max(\"id\"),0)+1, false) FROM \"%s\";",

@@ -61,6 +61,15 @@ static json_t *row_object(const kn_store *st, const kn_sqlrow *r, const char *co
 			v = json_null();
 		} else if (kinds[i] == 'i') {
 			v = json_integer(X(st)->i(r, i));
+		} else if (kinds[i] == 'b') { /* bytes as base64url text */
+			kn_buf b;
+			kn_buf_init(&b, 0);
+			char *t = NULL;
+			if (X(st)->blob(r, i, &b) == 0)
+				t = kn_b64url_encode(b.data ? b.data : "", b.len);
+			v = t ? json_string(t) : NULL;
+			free(t);
+			kn_buf_release(&b);
 		} else {
 			size_t len;
 			const char *t = X(st)->t(r, i, &len);
@@ -88,9 +97,9 @@ static int obj_row(void *p, const kn_sqlrow *r)
 }
 
 /* Rows of a table page by page: sql selects from key > ? in key order,
- * LIMIT SCAN_PAGE; column 0 is the integer key. */
-static int scan_pages(kn_store *st, const char *sql, kn_row_fn row, void *ctx, int64_t *last,
-		      int *n, const char *what, kn_error *err)
+ * LIMIT page; column 0 is the integer key. */
+static int scan_paged(kn_store *st, const char *sql, int page, kn_row_fn row, void *ctx,
+		      int64_t *last, int *n, kn_error *err)
 {
 	*last = -1;
 	for (;;) {
@@ -98,18 +107,31 @@ static int scan_pages(kn_store *st, const char *sql, kn_row_fn row, void *ctx, i
 		kn_sqlarg a = KN_ARG_I(*last);
 		int64_t before = *last;
 		int rc = run(st, sql, &a, 1, false, row, ctx, NULL, err);
-		if (rc || *n < SCAN_PAGE || *last == before)
+		if (rc || *n < page || *last == before)
 			return rc;
 	}
+}
+
+static int scan_pages(kn_store *st, const char *sql, kn_row_fn row, void *ctx, int64_t *last,
+		      int *n, const char *what, kn_error *err)
+{
 	(void)what;
+	return scan_paged(st, sql, SCAN_PAGE, row, ctx, last, n, err);
+}
+
+static int scan_objects_paged(kn_store *st, const char *sql, int page, const char *const *names,
+			      const char *kinds, int (*cb)(void *ctx, const json_t *o), void *ctx,
+			      kn_error *err)
+{
+	struct obj_ctx x = {st, names, kinds, NULL, cb, ctx, -1, 0};
+	return scan_paged(st, sql, page, obj_row, &x, &x.last, &x.n, err);
 }
 
 static int scan_objects(kn_store *st, const char *sql, const char *const *names,
 			const char *kinds, int (*cb)(void *ctx, const json_t *o), void *ctx,
 			kn_error *err)
 {
-	struct obj_ctx x = {st, names, kinds, NULL, cb, ctx, -1, 0};
-	return scan_pages(st, sql, obj_row, &x, &x.last, &x.n, "scan", err);
+	return scan_objects_paged(st, sql, SCAN_PAGE, names, kinds, cb, ctx, err);
 }
 
 static int list_objects(kn_store *st, const char *sql, const kn_sqlarg *a, size_t n,
@@ -232,6 +254,83 @@ int kn_sqlop_comment_scan(kn_store *st, int (*cb)(void *ctx, const json_t *c), v
 			    "SELECT id, type, rec_id, kind, body, author, created_at FROM comments"
 			    " WHERE id > ? ORDER BY id LIMIT 1000",
 			    comment_names, "ititttt", cb, ctx, err);
+}
+
+/* ---- attachments ---------------------------------------------------------------- */
+
+#define ATTACH_META "id, name, ctype, size, sha256, created_by, created_at"
+static const char *const attach_names[] = {"id",     "name",	   "ctype",	 "size",
+					   "sha256", "created_by", "created_at", NULL};
+#define ATTACH_KINDS "ittittt"
+
+int kn_sqlop_attach_insert(kn_store *st, const json_t *at, const void *data, size_t len,
+			   int64_t *id, kn_error *err)
+{
+	static const char *const spec[] = {"s:type",   "i:rec_id",     "s:name",      "s:ctype",
+					   "i:size",   "s:sha256",     "s:created_by", "s:created_at",
+					   NULL};
+	kn_sqlarg a[9];
+	struct one_int x = {st, 0, false};
+	int rc = obj_args(at, spec, a, "attachment", err);
+	if (!rc && (int64_t)len != a[4].i)
+		rc = kn_fail(err, KN_EINVAL, "size", "attachment: size is not that of the data");
+	if (!rc) {
+		a[8] = KN_ARG_B(data ? data : "", len);
+		rc = run(st,
+			 "INSERT INTO attachments(type, rec_id, name, ctype, size, sha256,"
+			 " created_by, created_at, data) VALUES(?,?,?,?,?,?,?,?,?) RETURNING id",
+			 a, 9, true, read_int, &x, NULL, err);
+	}
+	if (!rc && id)
+		*id = x.v;
+	return rc;
+}
+
+int kn_sqlop_attach_list(kn_store *st, const char *type, int64_t rec_id, json_t **out,
+			 kn_error *err)
+{
+	kn_sqlarg a[] = {KN_ARG_T(type), KN_ARG_I(rec_id)};
+	return list_objects(st,
+			    "SELECT " ATTACH_META " FROM attachments WHERE type=? AND rec_id=?"
+			    " ORDER BY id",
+			    a, 2, attach_names, ATTACH_KINDS, out, err);
+}
+
+struct attach_ctx {
+	const kn_store *st;
+	json_t *meta;
+	kn_buf *data;
+	kn_error *err;
+};
+
+static int attach_row(void *p, const kn_sqlrow *r)
+{
+	struct attach_ctx *x = p;
+	x->meta = row_object(x->st, r, attach_names, ATTACH_KINDS);
+	int rc = X(x->st)->blob(r, 7, x->data);
+	if (rc)
+		return kn_fail(x->err, rc, "", "attachment %lld: its bytes cannot be read",
+			       (long long)X(x->st)->i(r, 0));
+	return 0;
+}
+
+int kn_sqlop_attach_get(kn_store *st, const char *type, int64_t rec_id, int64_t id,
+			json_t **meta, kn_buf *data, kn_error *err)
+{
+	struct attach_ctx x = {st, NULL, data, err};
+	kn_sqlarg a[] = {KN_ARG_T(type), KN_ARG_I(rec_id), KN_ARG_I(id)};
+	int rc = run(st,
+		     "SELECT " ATTACH_META ", data FROM attachments WHERE type=? AND rec_id=?"
+		     " AND id=?",
+		     a, 3, false, attach_row, &x, NULL, err);
+	if (!rc && !x.meta)
+		rc = kn_fail(err, KN_ENOTFOUND, "", "attachment %lld not found", (long long)id);
+	if (rc) {
+		json_decref(x.meta);
+		x.meta = NULL;
+	}
+	*meta = x.meta;
+	return rc;
 }
 
 int kn_sqlop_rel_insert(kn_store *st, const json_t *rel, int64_t *id, kn_error *err)
@@ -646,10 +745,12 @@ int kn_sqlop_job_list(kn_store *st, kn_job **out, size_t *n, kn_error *err)
 int kn_sqlop_table_scan(kn_store *st, const kn_systable *t,
 			int (*cb)(void *ctx, const json_t *row), void *ctx, kn_error *err)
 {
-	char *sql = kn_sql_systable_select(t, t->int_key ? SCAN_PAGE : 0);
+	/* rows with bytes (attachments) in small pages: a page is held whole */
+	int page = strchr(t->kinds, 'b') ? 16 : SCAN_PAGE;
+	char *sql = kn_sql_systable_select(t, t->int_key ? page : 0);
 	int rc;
 	if (t->int_key) {
-		rc = scan_objects(st, sql, t->cols, t->kinds, cb, ctx, err);
+		rc = scan_objects_paged(st, sql, page, t->cols, t->kinds, cb, ctx, err);
 	} else {
 		struct obj_ctx x = {st, t->cols, t->kinds, NULL, cb, ctx, -1, 0};
 		rc = run(st, sql, NULL, 0, false, obj_row, &x, NULL, err);
@@ -661,9 +762,22 @@ int kn_sqlop_table_scan(kn_store *st, const kn_systable *t,
 int kn_sqlop_table_insert(kn_store *st, const kn_systable *t, const json_t *row, kn_error *err)
 {
 	kn_sqlarg a[16];
+	unsigned char *bytes[16] = {0};
 	size_t n = 0;
+	int rc = 0;
 	for (; t->cols[n] && n < 16; n++) {
 		const json_t *v = json_object_get(row, t->cols[n]);
+		if (t->kinds[n] == 'b' && json_is_string(v)) { /* base64url of the bytes */
+			size_t len = 0;
+			bytes[n] = kn_b64url_decode(json_string_value(v), &len);
+			if (!bytes[n]) {
+				rc = kn_fail(err, KN_EINVAL, t->cols[n], "%s: %s is not base64url",
+					     t->name, t->cols[n]);
+				break;
+			}
+			a[n] = KN_ARG_B(bytes[n], len);
+			continue;
+		}
 		if (json_is_integer(v))
 			a[n] = KN_ARG_I(json_integer_value(v));
 		else if (json_is_string(v))
@@ -671,15 +785,21 @@ int kn_sqlop_table_insert(kn_store *st, const kn_systable *t, const json_t *row,
 		else if (!v || json_is_null(v))
 			a[n] = KN_ARG_T(NULL);
 		else
-			return kn_fail(err, KN_EINVAL, t->cols[n], "%s: %s is neither a number nor"
-				       " a text", t->name, t->cols[n]);
-		if (a[n].kind != 'n' && (a[n].kind == 'i') != (t->kinds[n] == 'i'))
-			return kn_fail(err, KN_EINVAL, t->cols[n], "%s: %s has the wrong type",
-				       t->name, t->cols[n]);
+			rc = kn_fail(err, KN_EINVAL, t->cols[n], "%s: %s is neither a number nor"
+				     " a text", t->name, t->cols[n]);
+		if (!rc && a[n].kind != 'n' && (a[n].kind == 'i') != (t->kinds[n] == 'i'))
+			rc = kn_fail(err, KN_EINVAL, t->cols[n], "%s: %s has the wrong type",
+				     t->name, t->cols[n]);
+		if (rc)
+			break;
 	}
-	char *sql = kn_sql_systable_insert(t);
-	int rc = run(st, sql, a, n, true, NULL, NULL, NULL, err);
-	free(sql);
+	if (!rc) {
+		char *sql = kn_sql_systable_insert(t);
+		rc = run(st, sql, a, n, true, NULL, NULL, NULL, err);
+		free(sql);
+	}
+	for (size_t i = 0; i < n && i < 16; i++)
+		free(bytes[i]);
 	return rc;
 }
 

@@ -166,15 +166,18 @@ int kn_sql_unique_fail(const kn_sqltype *y, const char *col, const json_t *obj, 
 
 /* ---- statements through a backend ------------------------------------- */
 
-/* A parameter: an integer, a text, or null (a NULL text is null). */
+/* A parameter: an integer, a text, bytes, or null (a NULL text is null).
+ * Bytes ('b': t and i bytes of it) go to a BLOB (SQLite) or BYTEA
+ * (PostgreSQL, sent in binary format) column. */
 typedef struct kn_sqlarg {
-	char kind; /* 'i', 't' or 'n' */
+	char kind; /* 'i', 't', 'b' or 'n' */
 	int64_t i;
 	const char *t;
 } kn_sqlarg;
 
 #define KN_ARG_I(v) ((kn_sqlarg){.kind = 'i', .i = (v)})
 #define KN_ARG_T(v) ((kn_sqlarg){.kind = (v) ? 't' : 'n', .t = (v)})
+#define KN_ARG_B(p, n) ((kn_sqlarg){.kind = 'b', .i = (int64_t)(n), .t = (const char *)(p)})
 
 /* A result row, the backend's own; read through the kn_sqlexec. */
 typedef struct kn_sqlrow kn_sqlrow;
@@ -194,6 +197,9 @@ typedef struct kn_sqlexec {
 	int64_t (*i)(const kn_sqlrow *r, int col);
 	/* Valid until the callback returns; never NULL ("" for null). */
 	const char *(*t)(const kn_sqlrow *r, int col, size_t *len);
+	/* A BLOB or BYTEA column's bytes appended to out (which caps them):
+	 * 0, KN_ETOOBIG, or KN_ESTORE when the backend's text is malformed. */
+	int (*blob)(const kn_sqlrow *r, int col, kn_buf *out);
 } kn_sqlexec;
 
 /* The operations on kanri's own tables (comments, relations, journal,
@@ -206,6 +212,12 @@ int kn_sqlop_comment_list(kn_store *st, const char *type, int64_t rec_id, bool w
 			  json_t **out, kn_error *err);
 int kn_sqlop_comment_scan(kn_store *st, int (*cb)(void *ctx, const json_t *c), void *ctx,
 			  kn_error *err);
+int kn_sqlop_attach_insert(kn_store *st, const json_t *a, const void *data, size_t len,
+			   int64_t *id, kn_error *err);
+int kn_sqlop_attach_list(kn_store *st, const char *type, int64_t rec_id, json_t **out,
+			 kn_error *err);
+int kn_sqlop_attach_get(kn_store *st, const char *type, int64_t rec_id, int64_t id,
+			json_t **meta, kn_buf *data, kn_error *err);
 int kn_sqlop_rel_insert(kn_store *st, const json_t *r, int64_t *id, kn_error *err);
 int kn_sqlop_rel_delete(kn_store *st, int64_t id, kn_error *err);
 int kn_sqlop_rel_list(kn_store *st, const char *type, int64_t rec_id, json_t **out,
@@ -255,6 +267,9 @@ int kn_sqlop_meta_set(kn_store *st, const char *key, const char *val, kn_error *
 	.comment_insert = kn_sqlop_comment_insert, \
 	.comment_list = kn_sqlop_comment_list, \
 	.comment_scan = kn_sqlop_comment_scan, \
+	.attach_insert = kn_sqlop_attach_insert, \
+	.attach_list = kn_sqlop_attach_list, \
+	.attach_get = kn_sqlop_attach_get, \
 	.rel_insert = kn_sqlop_rel_insert, \
 	.rel_delete = kn_sqlop_rel_delete, \
 	.rel_list = kn_sqlop_rel_list, \

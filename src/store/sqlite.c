@@ -543,6 +543,9 @@ static int sq_run(kn_store *st, const char *sql, const kn_sqlarg *a, size_t n, b
 				sqlite3_bind_int64(ps->st, k, a[i].i);
 			else if (a[i].kind == 't' && a[i].t)
 				sqlite3_bind_text(ps->st, k, a[i].t, -1, SQLITE_STATIC);
+			else if (a[i].kind == 'b')
+				sqlite3_bind_blob64(ps->st, k, a[i].t ? a[i].t : "",
+						    (sqlite3_uint64)a[i].i, SQLITE_STATIC);
 			else
 				sqlite3_bind_null(ps->st, k);
 		}
@@ -577,7 +580,14 @@ static const char *sq_row_text(const kn_sqlrow *r, int col, size_t *len)
 	return t ? t : "";
 }
 
-static const kn_sqlexec sq_exec = {sq_run, sq_row_null, sq_row_int, sq_row_text};
+static int sq_row_blob(const kn_sqlrow *r, int col, kn_buf *out)
+{
+	const void *p = sqlite3_column_blob((sqlite3_stmt *)r, col);
+	int n = sqlite3_column_bytes((sqlite3_stmt *)r, col);
+	return p && n > 0 ? kn_buf_add(out, p, (size_t)n) : 0;
+}
+
+static const kn_sqlexec sq_exec = {sq_run, sq_row_null, sq_row_int, sq_row_text, sq_row_blob};
 
 /* ---- values ---------------------------------------------------------------- */
 
@@ -680,6 +690,11 @@ static const char fixed_ddl[] =
 	" to_id INTEGER NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL,"
 	" UNIQUE(from_type, from_id, kind, to_type, to_id));"
 	"CREATE INDEX IF NOT EXISTS relations_to ON relations(to_type, to_id);"
+	"CREATE TABLE IF NOT EXISTS attachments(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" type TEXT NOT NULL, rec_id INTEGER NOT NULL, name TEXT NOT NULL,"
+	" ctype TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
+	" data BLOB NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS attachments_rec ON attachments(type, rec_id, id);"
 	"CREATE TABLE IF NOT EXISTS journal(seq INTEGER PRIMARY KEY, at TEXT NOT NULL,"
 	" actor TEXT NOT NULL, type TEXT NOT NULL, rec_id INTEGER NOT NULL,"
 	" action TEXT NOT NULL, changes TEXT NOT NULL, reason TEXT, digest TEXT NOT NULL,"

@@ -26,6 +26,9 @@ static const char *const relations_cols[] = {"id",	 "from_type",  "from_id",    
 static const char *const journal_cols[] = {"seq",     "at",	"actor",  "type",
 					   "rec_id",  "action", "changes", "reason",
 					   "digest",  "prev",	"hash",	   NULL};
+static const char *const attachments_cols[] = {"id",	    "type",   "rec_id",	    "name",
+					      "ctype",	    "size",   "sha256",	    "data",
+					      "created_by", "created_at", NULL};
 static const char *const meta_cols[] = {"key", "value", NULL};
 static const char *const jobs_cols[] = {"name",	    "due_at",	"lease_until", "owner",
 					"runs",	    "attempts", "last_at",     "last_error",
@@ -38,6 +41,7 @@ const kn_systable kn_systables[] = {
     {"counters", counters_cols, "ti", false},
     {"comments", comments_cols, "ititttt", true},
     {"relations", relations_cols, "itittitt", true},
+    {"attachments", attachments_cols, "itittitbtt", true},
     {"journal", journal_cols, "itttitttttt", true},
     {"meta", meta_cols, "tt", false},
     {"jobs", jobs_cols, "tiitiitt", false},

@@ -188,7 +188,8 @@ typedef struct kn_job {
 typedef struct kn_systable {
 	const char *name;
 	const char *const *cols; /* NULL-terminated */
-	const char *kinds;       /* 'i' integer or 't' text, per column */
+	const char *kinds;       /* 'i' integer, 't' text or 'b' bytes (a BLOB or
+				  * BYTEA; base64url text in the row objects), per column */
 	bool int_key;            /* the first column is an integer key */
 } kn_systable;
 
@@ -199,7 +200,7 @@ extern const size_t kn_nsystables;
  * backend's fixed DDL changes, so that every store is migrated once more
  * (a store whose layout and schema digest are those it was last migrated
  * to is not migrated again: no DDL on a live database). */
-#define KN_STORE_FORMAT 3
+#define KN_STORE_FORMAT 4
 
 typedef struct kn_store_ops {
 	const char *name; /* "sqlite" */
@@ -256,6 +257,19 @@ typedef struct kn_store_ops {
 	 * order; cb borrows c; a non-zero return stops and is returned. */
 	int (*comment_scan)(kn_store *st, int (*cb)(void *ctx, const json_t *c), void *ctx,
 			    kn_error *err);
+
+	/* Attachments (files) of records. insert: a has type, rec_id, name,
+	 * ctype, size, sha256, created_by, created_at; data[0..len) the bytes;
+	 * sets *id. list: array of {id, name, ctype, size, sha256, created_by,
+	 * created_at} (no bytes), oldest first. get: the attachment id of that
+	 * record (KN_ENOTFOUND otherwise): *meta as list gives it (new), its
+	 * bytes appended to data (which caps them). */
+	int (*attach_insert)(kn_store *st, const json_t *a, const void *data, size_t len,
+			     int64_t *id, kn_error *err);
+	int (*attach_list)(kn_store *st, const char *type, int64_t rec_id, json_t **out,
+			   kn_error *err);
+	int (*attach_get)(kn_store *st, const char *type, int64_t rec_id, int64_t id,
+			  json_t **meta, kn_buf *data, kn_error *err);
 
 	/* Relations between records: r has from_type, from_id, kind, to_type, to_id,
 	 * created_by, created_at. KN_ECONFLICT when the same relation exists. */

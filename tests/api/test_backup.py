@@ -107,6 +107,13 @@ def populate(s, tag=""):
                            (e, "relates_to", b)]:
         s.post("/incidents/%d/relations" % src["id"], {"kind": kind, "target": "incidents/" + dst["number"]},
                user="alice").expect(201)
+    for ref, name, data, ctype, user in [
+            (a, "ログ 抜粋.txt", "調査ログ\n".encode("utf-8") * 40, "text/plain; charset=utf-8", "alice"),
+            (a, "dump.bin", bytes(range(256)) * 3 + b"\x00\x00", "application/octet-stream", "bob"),
+            (g, "screen.png", b"\x89PNG\r\n\x1a\n\x00" + bytes(range(255, -1, -1)), "image/png", "eve")]:
+        s.request("POST", "/incidents/%d/attachments?name=%s" % (ref["id"], urllib.parse.quote(name, safe="")),
+                  data=data, ctype=ctype, user=user).expect(201)
+
     gone = s.post("/incidents/%d/relations" % g["id"], {"kind": "blocks", "target": "incidents/" + d["number"]},
                   user="alice").expect(201).json
     s.delete("/incidents/%d/relations/%d" % (g["id"], gone["id"]), user="alice").expect(204)
@@ -144,6 +151,7 @@ def snapshot(s, users=("eve", "mallory", "audrey")):
                 "journal": s.get(base + "/journal").expect(200).json["items"],
                 "comments": s.get(base + "/comments").expect(200).json["items"],
                 "relations": s.get(base + "/relations").expect(200).json["items"],
+                "attachments": attachments(s, base),
             }
     for q in TOTALS:
         snap["totals"][q] = s.total(q)
@@ -155,6 +163,19 @@ def snapshot(s, users=("eve", "mallory", "audrey")):
                          for i in items},
         }
     return snap
+
+
+def attachments(s, base):
+    """The attachments of the record at base: their metadata, each with the
+    SHA-256 of the bytes downloaded (checked against its own)."""
+    if not base.startswith("/incidents/"):
+        return []
+    items = s.get(base + "/attachments").expect(200).json["items"]
+    for it in items:
+        got = s.get("%s/attachments/%d" % (base, it["id"])).expect(200)
+        it["downloaded"] = hashlib.sha256(got.body).hexdigest()
+        eq(it["downloaded"], it["sha256"], "%s attachment %d: bytes against their SHA-256" % (base, it["id"]))
+    return items
 
 
 def without(snap, numbers):

@@ -1061,6 +1061,61 @@ TEST(store_comments)
 	st->ops->close(st);
 }
 
+TEST(store_attachments)
+{
+	kn_store *st = fresh(NULL);
+	kn_error err = {0};
+	int64_t id = 0;
+	unsigned char big[70000];
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = (unsigned char)(i * 7);
+	big[0] = 0;
+	json_t *a = json_pack("{s:s,s:i,s:s,s:s,s:i,s:s,s:s,s:s}", "type", "ticket", "rec_id", 1,
+			      "name", "日本語.bin", "ctype", "application/octet-stream", "size",
+			      (int)sizeof big, "sha256", "00", "created_by", "alice", "created_at",
+			      "2026-01-01T00:00:00.000Z");
+	REQUIRE(st->ops->attach_insert(st, a, big, sizeof big, &id, &err) == 0 && id == 1);
+	/* the size must be that of the data */
+	CHECK(st->ops->attach_insert(st, a, big, 3, &id, &err) == KN_EINVAL);
+	json_object_set_new(a, "size", json_integer(2));
+	json_object_set_new(a, "name", json_string("b"));
+	REQUIRE(st->ops->attach_insert(st, a, "\0\1", 2, &id, &err) == 0 && id == 2);
+	json_object_set_new(a, "rec_id", json_integer(2));
+	REQUIRE(st->ops->attach_insert(st, a, "\0\1", 2, &id, &err) == 0 && id == 3);
+	json_object_del(a, "sha256");
+	CHECK(st->ops->attach_insert(st, a, "\0\1", 2, &id, &err) == KN_EINVAL);
+	CHECK_STR(err.field, "sha256");
+	json_decref(a);
+
+	json_t *items = NULL;
+	REQUIRE(st->ops->attach_list(st, "ticket", 1, &items, &err) == 0);
+	CHECK(json_array_size(items) == 2);
+	json_t *first = json_array_get(items, 0);
+	CHECK(json_object_size(first) == 7 && !json_object_get(first, "data"));
+	CHECK_STR(json_string_value(json_object_get(first, "name")), "日本語.bin");
+	CHECK(json_integer_value(json_object_get(first, "size")) == (json_int_t)sizeof big);
+
+	json_t *meta = NULL;
+	kn_buf b;
+	kn_buf_init(&b, 0);
+	REQUIRE(st->ops->attach_get(st, "ticket", 1, 1, &meta, &b, &err) == 0);
+	CHECK(json_equal(meta, first));
+	CHECK(b.len == sizeof big && memcmp(b.data, big, sizeof big) == 0);
+	json_decref(meta);
+	kn_buf_release(&b);
+	/* another record's attachment, or none such */
+	kn_buf_init(&b, 0);
+	CHECK(st->ops->attach_get(st, "ticket", 1, 3, &meta, &b, &err) == KN_ENOTFOUND && !meta);
+	CHECK(st->ops->attach_get(st, "note", 1, 1, &meta, &b, &err) == KN_ENOTFOUND && !meta);
+	kn_buf_release(&b);
+	/* bytes beyond the caller's cap */
+	kn_buf_init(&b, 100);
+	CHECK(st->ops->attach_get(st, "ticket", 1, 1, &meta, &b, &err) == KN_ETOOBIG && !meta);
+	kn_buf_release(&b);
+	json_decref(items);
+	st->ops->close(st);
+}
+
 static json_t *rel(const char *ft, int fid, const char *kind, const char *tt, int tid)
 {
 	return json_pack("{s:s,s:i,s:s,s:s,s:i,s:s,s:s}", "from_type", ft, "from_id", fid, "kind",
@@ -2112,6 +2167,12 @@ static void fill(kn_store *st)
 	st->ops->rel_insert(st, c, &id, &err);
 	json_decref(c);
 	st->ops->rel_delete(st, rid, &err); /* a gap: relation 1 is gone, 2 stays */
+	static const unsigned char bytes[] = {0x00, 0xff, 'a', 0x00, 0x80, '\n'};
+	c = json_pack("{s:s,s:i,s:s,s:s,s:i,s:s,s:s,s:s}", "type", "ticket", "rec_id", 1, "name",
+		      "報告.pdf", "ctype", "application/pdf", "size", (int)sizeof bytes, "sha256",
+		      "ab", "created_by", "alice", "created_at", "x");
+	st->ops->attach_insert(st, c, bytes, sizeof bytes, &id, &err);
+	json_decref(c);
 	kn_jentry e;
 	char zero[65], ch[] = "{\"a\":1}", reason[] = "why";
 	memset(zero, '0', 64);
@@ -2222,6 +2283,11 @@ static void check_continues(kn_store *st)
 	CHECK(st->ops->rel_insert(st, c, &id, &err) == 0 && id == 3);
 	json_decref(c);
 	CHECK(st->ops->token_insert(st, u.id, "th3", "x", "2026-01-03T00:00:00Z", &err) == 0);
+	c = json_pack("{s:s,s:i,s:s,s:s,s:i,s:s,s:s,s:s}", "type", "ticket", "rec_id", 2, "name",
+		      "n.txt", "ctype", "text/plain", "size", 1, "sha256", "cd", "created_by",
+		      "carol", "created_at", "x");
+	CHECK(st->ops->attach_insert(st, c, "z", 1, &id, &err) == 0 && id == 2);
+	json_decref(c);
 	CHECK(st->ops->commit(st, &err) == 0);
 }
 
