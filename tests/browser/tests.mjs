@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+// tests.mjs - the browser tests, by name (run.mjs runs them in this order).
+// They drive the pages through the hooks web/README.md lists and check the
+// outcome through the API as well.
+import { check, eq } from './lib.mjs';
+
+let seeded = null;
+
+// Users, a group, a service, an offering with a form and fulfilment steps.
+async function seed(site) {
+	if (seeded)
+		return seeded;
+	site.user('alice', 'agent');
+	site.user('bob', 'agent');
+	site.user('eve', 'enduser', 'acme');
+	site.user('mallory', 'enduser', 'globex');
+	await site.api('POST', '/groups', { name: 'desk', display_name: 'サービスデスク', tier: 1 });
+	await site.api('POST', '/services', { name: 'mail', display_name: 'メール', criticality: 'high' });
+	await site.api('POST', '/offerings', {
+		name: 'laptop', title: 'PC の貸与', category: 'hardware', fulfilment_group: 'desk',
+		form: [
+			{ name: 'device', kind: 'enum', required: true, label: { ja: '機種', en: 'Model' },
+				values: ['laptop', 'desktop'] },
+			{ name: 'reason', kind: 'longtext', required: true, label: { ja: '理由', en: 'Reason' } },
+		],
+		fulfilment: [{ title: '在庫確認', instructions: 'check the stock room' }],
+	});
+	await site.api('POST', '/offerings/laptop/transition', { to: 'published' });
+	seeded = true;
+	return seeded;
+}
+
+async function login(context, site, name) {
+	const page = await context.newPage();
+	await page.goto(`${site.url}/login`);
+	await page.getByTestId('login-name').fill(name);
+	await page.getByTestId('login-password').fill(site.passwords[name]);
+	await page.getByTestId('login-submit').click();
+	await page.waitForURL((u) => !u.pathname.startsWith('/login'));
+	return page;
+}
+
+async function shot(ctx, page, name) {
+	if (!ctx.shots)
+		return;
+	await page.evaluate(() => window.scrollTo(0, 0));
+	await page.screenshot({ path: `${ctx.shots}/${name}.png`, fullPage: false });
+}
+
+export const tests = {
+	// The UI is served by kanri itself, with its security headers.
+	async ui_is_served({ site, context }) {
+		const page = await context.newPage();
+		const resp = await page.goto(`${site.url}/`);
+		check(resp.status() === 200, `GET / answered ${resp.status()}`);
+		const csp = resp.headers()['content-security-policy'] || '';
+		check(csp.includes("script-src 'self'"), `CSP: ${csp}`);
+		const deep = await page.goto(`${site.url}/app/incidents`);
+		check(deep.status() === 200, 'a route of the UI answers with the page');
+		const api = await fetch(`${site.url}/api/v1/nosuch`);
+		check(api.status === 401 || api.status === 404, `an unknown API path stays an API error: ${api.status}`);
+	},
+
+	// An agent raises an incident, works it, resolves it and closes it.
+	async agent_works_an_incident_to_closure(ctx) {
+		const { site, context } = ctx;
+		await seed(site);
+		const errors = [];
+		const page = await login(context, site, 'alice');
+		page.on('pageerror', (e) => errors.push(e.message));
+		await page.goto(`${site.url}/app/incidents`);
+		await page.getByTestId('list-table').waitFor();
+		await shot(ctx, page, 'incident-list');
+		await page.getByTestId('new-record').click();
+		await page.getByTestId('new-record-page').waitFor();
+		await page.locator('[data-field=title]').fill('メールが送信できない');
+		await page.locator('[data-field=description]').fill('社外宛のメールがエラーになる');
+		await page.getByTestId('save').click();
+		await page.getByTestId('record-page').waitFor();
+		const ref = await page.getByTestId('record-page').getAttribute('data-ref');
+		check(/^INC-\d{6}$/.test(ref), `a new incident's page: ${ref}`);
+		// start work: fired at once
+		await page.locator('[data-transition=start]').click();
+		await page.locator('[data-testid=state-badge][data-state=in_progress]').waitFor();
+		// a work note
+		await page.getByTestId('comment-kind-work_note').click();
+		await page.getByTestId('comment-body').fill('ベンダーに問い合わせ中');
+		await page.getByTestId('comment-submit').click();
+		await page.locator('[data-testid=timeline-entry][data-kind=work_note]').first().waitFor();
+		await shot(ctx, page, 'incident-record');
+		// resolve: the dialog asks for the resolution
+		await page.locator('[data-transition=resolve]').click();
+		const dlg = page.getByTestId('transition-dialog');
+		await dlg.waitFor();
+		await dlg.locator('[data-field=resolution_code]').selectOption('fixed');
+		await dlg.locator('[data-field=resolution_notes]').fill('送信サーバの証明書を更新した');
+		await page.getByTestId('transition-submit').click();
+		await page.locator('[data-testid=state-badge][data-state=resolved]').waitFor();
+		await page.locator('[data-transition=close]').click();
+		const dlg2 = page.getByTestId('transition-dialog');
+		if (await dlg2.isVisible().catch(() => false))
+			await page.getByTestId('transition-submit').click();
+		await page.locator('[data-testid=state-badge][data-state=closed]').waitFor();
+		const rec = await site.api('GET', `/incidents/${ref}`);
+		eq([rec.state, rec.resolution_code, rec.created_by], ['closed', 'fixed', 'alice'], 'the incident as stored');
+		const notes = await site.api('GET', `/incidents/${ref}/comments`);
+		check(notes.items.some((c) => c.kind === 'work_note' && c.body === 'ベンダーに問い合わせ中'), 'the work note stored');
+		eq(errors, [], 'no script errors on the page');
+	},
+
+	// An end user requests a laptop through the offering's own form and follows it.
+	async enduser_submits_a_request_and_follows_it(ctx) {
+		const { site, context } = ctx;
+		await seed(site);
+		const page = await login(context, site, 'eve');
+		await page.waitForURL((u) => u.pathname.startsWith('/portal'));
+		await shot(ctx, page, 'portal-home');
+		await page.goto(`${site.url}/portal/catalog`);
+		await page.locator('[data-testid=catalog-item][data-offering=laptop]').click();
+		await page.getByTestId('request-form').waitFor();
+		// the form refuses a missing answer, naming it
+		await page.getByTestId('submit').click();
+		await page.locator('[data-answer-error=reason]').waitFor();
+		await page.locator('[data-answer=device]').selectOption('laptop');
+		await page.locator('[data-answer=reason]').fill('新入社員用');
+		await shot(ctx, page, 'portal-request-form');
+		await page.getByTestId('submit').click();
+		await page.getByTestId('ticket-page').waitFor();
+		const ref = await page.getByTestId('ticket-page').getAttribute('data-ref');
+		check(/^REQ-\d{6}$/.test(ref), `the request's page: ${ref}`);
+		await page.getByTestId('task').first().waitFor();
+		const req = await site.api('GET', `/requests/${ref}`);
+		eq([req.requester, req.state, req.answers.reason], ['eve', 'in_fulfilment', '新入社員用'], 'the request as stored');
+		// she replies; the agent's work note stays hidden from her
+		const tasks = await site.api('GET', `/tasks?request=${ref}`);
+		await site.api('POST', `/requests/${ref}/comments`, { kind: 'work_note', body: 'secret stock note' });
+		await page.getByTestId('comment-body').fill('いつ頃届きますか');
+		await page.getByTestId('comment-submit').click();
+		await page.locator('[data-testid=timeline-entry][data-kind=comment]').first().waitFor();
+		const text = await page.getByTestId('timeline').innerText();
+		check(!text.includes('secret stock note'), 'no work notes in the portal');
+		// the task is done: the request is fulfilled, and she closes it
+		await site.api('POST', `/tasks/${tasks.items[0].number}/transition`, { to: 'done' });
+		await page.reload();
+		await page.locator('[data-testid=state-badge][data-state=fulfilled]').waitFor();
+		await shot(ctx, page, 'portal-ticket');
+		await page.locator('[data-testid=ticket-actions] [data-transition=close]').click();
+		await page.locator('[data-testid=state-badge][data-state=closed]').waitFor();
+		eq((await site.api('GET', `/requests/${ref}`)).state, 'closed', 'closed by the requester');
+	},
+
+	// The language switch changes the labels, and the choice is kept.
+	async language_switch_changes_labels(ctx) {
+		const { site, context } = ctx;
+		await seed(site);
+		const page = await login(context, site, 'alice');
+		await page.goto(`${site.url}/app/incidents`);
+		await page.getByTestId('lang-en').click();
+		await page.getByTestId('page-title').waitFor();
+		const en = await page.getByTestId('page-title').innerText();
+		check(/Incident/i.test(en), `English title: ${en}`);
+		await page.getByTestId('lang-ja').click();
+		await page.waitForFunction(() => document.querySelector('[data-testid=page-title]')?.innerText.includes('インシデント'));
+		const nav = await page.getByTestId('nav').innerText();
+		check(nav.includes('インシデント'), `Japanese navigation: ${nav.slice(0, 80)}`);
+		await shot(ctx, page, 'incident-list-ja');
+		await page.reload();
+		await page.getByTestId('page-title').waitFor();
+		check((await page.getByTestId('page-title').innerText()).includes('インシデント'), 'kept after a reload');
+		await page.getByTestId('lang-en').click();
+	},
+
+	// Two agents edit one incident; the second save is caught, nothing typed is lost.
+	async edit_conflict_is_caught(ctx) {
+		const { site, context } = ctx;
+		await seed(site);
+		const inc = await site.api('POST', '/incidents', { title: 'Printer jams on 3F' });
+		const page = await login(context, site, 'alice');
+		await page.goto(`${site.url}/app/incidents/${inc.number}`);
+		await page.getByTestId('record-form').waitFor();
+		// someone else saves first
+		await site.api('PATCH', `/incidents/${inc.number}`, { title: 'Printer jams on 3F (all trays)', version: inc.version });
+		await page.locator('[data-field=description]').fill('Tray 2 feeds two sheets at once');
+		await page.getByTestId('save').click();
+		await page.getByTestId('conflict').waitFor();
+		await shot(ctx, page, 'edit-conflict');
+		eq(await page.locator('[data-field=description]').inputValue(), 'Tray 2 feeds two sheets at once',
+			'what was typed is kept');
+		await page.getByTestId('conflict-reapply').click();
+		await page.getByTestId('save').click();
+		await page.getByTestId('conflict').waitFor({ state: 'detached' }).catch(() => {});
+		await page.waitForFunction(async (n) => {
+			const r = await fetch(`/api/v1/incidents/${n}`);
+			const j = await r.json();
+			return j.description === 'Tray 2 feeds two sheets at once';
+		}, inc.number);
+		const rec = await site.api('GET', `/incidents/${inc.number}`);
+		eq([rec.title, rec.description], ['Printer jams on 3F (all trays)', 'Tray 2 feeds two sheets at once'],
+			'both changes kept');
+	},
+
+	// End users never reach the agent workspace, nor another organisation's tickets.
+	async enduser_cannot_reach_agent_pages(ctx) {
+		const { site, context } = ctx;
+		await seed(site);
+		const theirs = await site.api('POST', '/incidents', { title: 'globex outage', organisation: 'globex' });
+		const page = await login(context, site, 'eve');
+		await page.goto(`${site.url}/app/incidents`);
+		await page.waitForURL((u) => u.pathname.startsWith('/portal'));
+		await page.goto(`${site.url}/app/dashboard`);
+		await page.waitForURL((u) => u.pathname.startsWith('/portal'));
+		check(await page.getByTestId('nav').count() === 0, 'no agent navigation');
+		await page.goto(`${site.url}/portal/tickets/incidents/${theirs.number}`);
+		await page.getByTestId('error-page').waitFor();
+		const r = await page.evaluate(async (n) => (await fetch(`/api/v1/incidents/${n}`)).status, theirs.number);
+		eq(r, 404, "another organisation's incident through the API");
+	},
+
+	// The dashboard draws its charts (screenshot for the docs).
+	async dashboard_draws_charts(ctx) {
+		const { site, context } = ctx;
+		await seed(site);
+		const page = await login(context, site, 'alice');
+		await page.goto(`${site.url}/app/dashboard`);
+		await page.locator('.charts[data-ready=true]').waitFor();
+		check(await page.getByTestId('chart-state').count() === 1, 'a chart by state');
+		await shot(ctx, page, 'dashboard');
+	},
+};

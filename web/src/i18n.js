@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: Apache-2.0
+// The UI's own strings in Japanese and English, the user's language and time zone,
+// and date formatting (2026/11/25 14:30 in the user's zone).
+// Labels of types, fields, states, transitions and values come from the metadata.
+
+const S = {
+  app_name: ['kanri 管理', 'kanri 管理'],
+  portal_name: ['kanri サポート', 'kanri Support'],
+  skip_to_main: ['本文へ移動', 'Skip to content'],
+  loading: ['読み込み中…', 'Loading…'],
+  // login
+  login_title: ['ログイン', 'Log in'],
+  login_name: ['ユーザー名', 'User name'],
+  login_password: ['パスワード', 'Password'],
+  login_submit: ['ログイン', 'Log in'],
+  login_failed: ['ユーザー名またはパスワードが違います', 'Wrong user name or password'],
+  login_locked: ['ログインが一時的にロックされています。{s} 秒後にもう一度お試しください', 'Login is locked for a moment. Try again in {s} seconds'],
+  logout: ['ログアウト', 'Log out'],
+  session_expired: ['セッションが切れました。もう一度ログインしてください', 'Your session has ended. Please log in again'],
+  // header
+  search: ['検索', 'Search'],
+  search_placeholder: ['検索 ( / )', 'Search ( / )'],
+  language: ['言語', 'Language'],
+  settings: ['設定', 'Settings'],
+  time_zone: ['タイムゾーン', 'Time zone'],
+  user_menu: ['ユーザーメニュー', 'User menu'],
+  signed_in_as: ['ログイン中: {name}', 'Signed in as {name}'],
+  shortcuts: ['キーボードショートカット', 'Keyboard shortcuts'],
+  to_portal: ['ポータルを開く', 'Open the portal'],
+  to_workspace: ['担当者画面を開く', 'Open the agent workspace'],
+  main_nav: ['メインメニュー', 'Main menu'],
+  // nav
+  nav_dashboard: ['ダッシュボード', 'Dashboard'],
+  nav_queues: ['キュー', 'Queues'],
+  nav_records: ['レコード', 'Records'],
+  nav_more: ['その他', 'More'],
+  queue_mine: ['自分の担当', 'My work'],
+  queue_groups: ['自分のグループ', 'My groups'],
+  queue_unassigned: ['未割当', 'Unassigned'],
+  queue_groups_note: ['グループの所属情報はまだ API にないため、あなたが管理者 (manager) のグループを表示しています。', 'Group membership is not in the API yet: this shows the groups you manage (manager).'],
+  queue_groups_none: ['あなたが管理者のグループはありません。', 'You manage no groups.'],
+  // list
+  list_of: ['{type} 一覧', '{type}'],
+  new_record: ['新規作成', 'New'],
+  filters: ['絞り込み', 'Filters'],
+  filter_state: ['状態', 'State'],
+  filter_any: ['すべて', 'Any'],
+  filter_open: ['未完了のみ', 'Open only'],
+  filter_text: ['キーワード', 'Keywords'],
+  filter_column: ['{field} で絞り込み', 'Filter by {field}'],
+  filter_empty: ['（空）', '(empty)'],
+  clear_filters: ['条件をクリア', 'Clear filters'],
+  columns: ['表示列', 'Columns'],
+  columns_reset: ['既定に戻す', 'Reset to default'],
+  sort_by: ['{field} で並べ替え', 'Sort by {field}'],
+  rows_total: ['全 {total} 件', '{total} in all'],
+  rows_range: ['{from}–{to} 件目', '{from}–{to}'],
+  page_prev: ['前へ', 'Previous'],
+  page_next: ['次へ', 'Next'],
+  page_size: ['表示件数', 'Rows per page'],
+  no_rows: ['該当するレコードはありません', 'No records match'],
+  saved_views: ['保存したビュー', 'Saved views'],
+  saved_view_pick: ['ビューを選択…', 'Choose a view…'],
+  save_view: ['ビューを保存', 'Save view'],
+  delete_view: ['ビューを削除', 'Delete view'],
+  view_name: ['ビューの名前', 'View name'],
+  view_saved: ['ビュー「{name}」を保存しました', 'Saved the view "{name}"'],
+  export_csv: ['CSV 出力', 'Export CSV'],
+  exporting: ['出力中… {n} 件', 'Exporting… {n} rows'],
+  exported: ['{n} 件を出力しました', 'Exported {n} rows'],
+  export_cap: ['{n} 件を超えるため、最初の {cap} 件だけを出力します。', 'More than {cap} rows: only the first {cap} are exported.'],
+  unassigned: ['（未割当）', '(unassigned)'],
+  queue_type: ['種類', 'Type'],
+  // record
+  save: ['保存', 'Save'],
+  saving: ['保存中…', 'Saving…'],
+  saved: ['保存しました', 'Saved'],
+  create: ['作成', 'Create'],
+  created: ['{number} を作成しました', 'Created {number}'],
+  cancel: ['キャンセル', 'Cancel'],
+  close: ['閉じる', 'Close'],
+  ok: ['OK', 'OK'],
+  reason: ['理由', 'Reason'],
+  change_reason: ['変更理由（任意）', 'Reason for the change (optional)'],
+  required: ['必須', 'required'],
+  required_mark: ['（必須）', '(required)'],
+  is_required: ['{field} は必須です', '{field} is required'],
+  bad_json: ['JSON として正しくありません', 'This is not valid JSON'],
+  unsaved: ['保存していない変更があります。移動しますか？', 'You have unsaved changes. Leave this page?'],
+  unsaved_badge: ['未保存の変更', 'Unsaved changes'],
+  no_changes: ['変更はありません', 'Nothing changed'],
+  fields: ['項目', 'Fields'],
+  details: ['詳細', 'Details'],
+  actions: ['操作', 'Actions'],
+  transitions: ['次の操作', 'Next steps'],
+  transition_to: ['{label} → {state}', '{label} → {state}'],
+  transition_needs: ['この操作には次の項目が必要です', 'This step needs the following'],
+  transition_done: ['{label} を実行しました', '{label}: done'],
+  not_found: ['見つかりません', 'Not found'],
+  not_found_detail: ['このレコードは存在しないか、閲覧する権限がありません。', 'This record does not exist, or you may not see it.'],
+  forbidden: ['権限がありません', 'Not allowed'],
+  error: ['エラー', 'Error'],
+  network_error: ['サーバに接続できません', 'Cannot reach the server'],
+  open_record: ['開く', 'Open'],
+  open_ref: ['{value} を開く', 'Open {value}'],
+  readonly: ['読み取り専用', 'read-only'],
+  version: ['版 {v}', 'version {v}'],
+  yes: ['はい', 'Yes'],
+  no: ['いいえ', 'No'],
+  none: ['—', '—'],
+  choose: ['選択してください', 'Choose…'],
+  // conflict
+  conflict_title: ['他の人が先に保存しました', 'Someone else saved first'],
+  conflict_body: ['{who} が {when} にこのレコードを更新しました（版 {v}）。あなたの入力は失われていません。', '{who} updated this record at {when} (version {v}). Nothing you typed is lost.'],
+  conflict_field: ['項目', 'Field'],
+  conflict_theirs: ['現在の値（相手）', 'Current value (theirs)'],
+  conflict_yours: ['あなたの入力', 'Your value'],
+  conflict_mine_only: ['あなたが変更した項目', 'Fields you changed'],
+  conflict_reapply: ['最新を読み込み、自分の変更を再適用', 'Reload and reapply my changes'],
+  conflict_overwrite: ['自分の変更で上書き保存', 'Overwrite with my changes'],
+  conflict_discard: ['自分の変更を破棄', 'Discard my changes'],
+  conflict_reapplied: ['最新の版に自分の変更を再適用しました。確認して保存してください。', 'Your changes are reapplied on the latest version: check them and save.'],
+  // timeline
+  timeline: ['タイムライン', 'Timeline'],
+  tl_created: ['作成しました', 'created'],
+  tl_updated: ['更新しました', 'updated'],
+  tl_moved: ['状態を変更しました', 'changed the state'],
+  tl_commented: ['コメント', 'comment'],
+  tl_work_note: ['作業メモ', 'work note'],
+  tl_related: ['関連付けました', 'related'],
+  tl_unrelated: ['関連を解除しました', 'removed a relation'],
+  tl_action: ['{action}', '{action}'],
+  tl_empty: ['まだ履歴はありません', 'No history yet'],
+  tl_system: ['システム', 'system'],
+  comment_box: ['コメントを書く', 'Write a comment'],
+  comment_kind: ['種類', 'Kind'],
+  kind_comment: ['コメント（公開）', 'Comment (public)'],
+  kind_work_note: ['作業メモ（担当者のみ）', 'Work note (agents only)'],
+  comment_submit: ['投稿', 'Post'],
+  comment_posted: ['投稿しました', 'Posted'],
+  reply: ['返信', 'Reply'],
+  reply_box: ['返信を書く', 'Write a reply'],
+  // relations
+  relations: ['関連レコード', 'Related records'],
+  relation_kind: ['関係', 'Relation'],
+  relation_target: ['対象（例: incidents/INC-000002）', 'Target (e.g. incidents/INC-000002)'],
+  relation_add: ['関連を追加', 'Add relation'],
+  relation_remove: ['関連を解除', 'Remove relation'],
+  relations_none: ['関連レコードはありません', 'No related records'],
+  rel_relates_to: ['関連', 'relates to'],
+  rel_caused_by: ['原因', 'caused by'],
+  rel_duplicate_of: ['重複', 'duplicate of'],
+  rel_parent_of: ['親', 'parent of'],
+  rel_child_of: ['子', 'child of'],
+  rel_blocks: ['ブロック', 'blocks'],
+  // search
+  search_results: ['「{q}」の検索結果', 'Results for "{q}"'],
+  search_none: ['見つかりませんでした', 'Nothing found'],
+  search_all_types: ['すべての種類', 'All types'],
+  search_hint: ['キーワードを入力してください', 'Type some words'],
+  // dashboard
+  dash_title: ['ダッシュボード', 'Dashboard'],
+  dash_by_state: ['状態別（未完了）', 'Open by state'],
+  dash_by_priority: ['優先度別（未完了）', 'Open by priority'],
+  dash_by_group: ['担当グループ別（未完了）', 'Open by group'],
+  dash_created_resolved: ['作成と解決（過去30日）', 'Created vs resolved (last 30 days)'],
+  dash_created: ['作成', 'Created'],
+  dash_resolved: ['解決', 'Resolved'],
+  dash_open_total: ['未完了のインシデント', 'Open incidents'],
+  dash_as_table: ['表で見る', 'Show as a table'],
+  dash_count: ['件数', 'Count'],
+  dash_day: ['日付', 'Day'],
+  priority_n: ['P{n}', 'P{n}'],
+  // keyboard help
+  kb_search: ['検索へ移動', 'Focus search'],
+  kb_incidents: ['インシデント一覧へ', 'Go to incidents'],
+  kb_dashboard: ['ダッシュボードへ', 'Go to the dashboard'],
+  kb_mine: ['自分の担当へ', 'Go to my work'],
+  kb_requests: ['サービス要求一覧へ', 'Go to requests'],
+  kb_new: ['新規作成（一覧で）', 'New record (on a list)'],
+  kb_rows: ['行を移動 / 開く', 'Move through rows / open'],
+  kb_esc: ['ダイアログを閉じる', 'Close dialogs'],
+  kb_help: ['このヘルプ', 'This help'],
+  kb_save: ['保存（レコード画面）', 'Save (record page)'],
+  // portal
+  portal_home: ['ホーム', 'Home'],
+  portal_welcome: ['お困りのことはありますか？', 'How can we help?'],
+  portal_kb_search: ['ナレッジを検索', 'Search the knowledge base'],
+  portal_kb_placeholder: ['例: VPN 接続できない', 'e.g. VPN cannot connect'],
+  portal_catalog: ['サービスカタログ', 'Request catalogue'],
+  portal_catalog_intro: ['必要なものを選んで申請してください。', 'Choose what you need and ask for it.'],
+  portal_report: ['問題を報告', 'Report a problem'],
+  portal_report_intro: ['困っていることを教えてください。入力中に関連するナレッジを表示します。', 'Tell us what is wrong. Matching articles appear while you type.'],
+  portal_tickets: ['マイチケット', 'My tickets'],
+  portal_approvals: ['承認待ち', 'Approvals'],
+  portal_kb: ['ナレッジ', 'Knowledge'],
+  portal_request_submit: ['申請する', 'Submit request'],
+  portal_report_submit: ['報告する', 'Submit'],
+  portal_submitted: ['{number} を受け付けました', 'We received {number}'],
+  portal_what: ['件名（何が起きていますか）', 'Title (what is wrong?)'],
+  portal_details: ['詳しい状況', 'Details'],
+  portal_impact: ['影響の範囲', 'Who is affected?'],
+  portal_urgency: ['緊急度', 'How urgent is it?'],
+  impact_1: ['部署・会社全体', 'A department or the whole company'],
+  impact_2: ['複数の人', 'Several people'],
+  impact_3: ['自分だけ', 'Only me'],
+  urgency_1: ['業務が止まっている', 'I cannot work'],
+  urgency_2: ['業務に支障がある', 'My work is hampered'],
+  urgency_3: ['急ぎではない', 'Not urgent'],
+  portal_suggestions: ['この記事で解決するかもしれません', 'These articles may help'],
+  portal_no_tickets: ['チケットはありません', 'You have no tickets'],
+  portal_show_org: ['組織のチケットも表示', "Show my organisation's tickets"],
+  portal_tasks: ['作業の進み具合', 'Progress'],
+  portal_answers: ['申請内容', 'Your answers'],
+  portal_resolved_ask: ['解決しましたか？', 'Is it solved?'],
+  portal_confirm: ['解決を確認して完了', 'Yes, confirm and close'],
+  portal_reject: ['解決していない（再オープン）', 'No, reopen it'],
+  portal_fulfilled_ask: ['申請は完了しました。問題がなければ完了にしてください。', 'Your request is fulfilled. Close it if all is well.'],
+  portal_close_request: ['完了にする', 'Close the request'],
+  portal_reopen_request: ['再オープン', 'Reopen'],
+  portal_approve: ['承認', 'Approve'],
+  portal_reject_approval: ['却下', 'Reject'],
+  portal_no_approvals: ['承認待ちはありません', 'Nothing waits for your approval'],
+  portal_helpful: ['この記事は役に立ちましたか？', 'Was this article helpful?'],
+  portal_thanks: ['ご意見ありがとうございました', 'Thank you for your feedback'],
+  portal_kb_none: ['記事が見つかりませんでした', 'No articles found'],
+  portal_for_offering: ['申請: {title}', 'Request: {title}'],
+  portal_requested_for: ['対象者（自分以外のとき）', 'Requested for (if not you)'],
+  portal_updated: ['更新 {when}', 'updated {when}'],
+  portal_since: ['{when} に受付', 'received {when}'],
+  type_incident_short: ['問題報告', 'Problem report'],
+  type_request_short: ['申請', 'Request'],
+};
+
+const LANG_KEY = 'kanri.lang', TZ_KEY = 'kanri.tz';
+export const DEFAULT_TZ = 'Asia/Tokyo';
+
+function detectLang() {
+  try {
+    const s = localStorage.getItem(LANG_KEY);
+    if (s === 'ja' || s === 'en') return s;
+  } catch { /* storage off */ }
+  return (navigator.language || '').toLowerCase().startsWith('ja') ? 'ja' : 'en';
+}
+
+let lang = detectLang();
+let tz = (() => { try { return localStorage.getItem(TZ_KEY) || DEFAULT_TZ; } catch { return DEFAULT_TZ; } })();
+if (!validZone(tz)) tz = DEFAULT_TZ;
+const listeners = [];
+
+export const getLang = () => lang;
+export const getTz = () => tz;
+export const hasOwnTz = () => { try { return !!localStorage.getItem(TZ_KEY); } catch { return false; } };
+export const hasOwnLang = () => { try { return !!localStorage.getItem(LANG_KEY); } catch { return false; } };
+export function onLocaleChange(fn) { listeners.push(fn); }
+
+export function setLang(l, persist = true) {
+  if (l !== 'ja' && l !== 'en') return;
+  lang = l;
+  if (persist) try { localStorage.setItem(LANG_KEY, l); } catch { /* ignore */ }
+  document.documentElement.lang = l;
+  fmtCache.clear();
+  listeners.forEach(f => f());
+}
+
+export function validZone(z) {
+  try { new Intl.DateTimeFormat('en', { timeZone: z }); return true; } catch { return false; }
+}
+
+export function setTz(z, persist = true) {
+  if (!validZone(z)) return;
+  tz = z;
+  if (persist) try { localStorage.setItem(TZ_KEY, z); } catch { /* ignore */ }
+  fmtCache.clear();
+  listeners.forEach(f => f());
+}
+
+export function zones() {
+  const common = ['Asia/Tokyo', 'UTC', 'Asia/Seoul', 'Asia/Shanghai', 'Asia/Taipei', 'Asia/Singapore',
+    'Asia/Bangkok', 'Asia/Kolkata', 'Europe/London', 'Europe/Paris', 'Europe/Berlin',
+    'America/New_York', 'America/Chicago', 'America/Los_Angeles', 'Australia/Sydney', 'Pacific/Auckland'];
+  let all = [];
+  try { all = Intl.supportedValuesOf('timeZone'); } catch { /* older browsers */ }
+  const set = new Set(common);
+  if (!set.has(tz)) common.push(tz);
+  return common.concat(all.filter(z => !set.has(z) && z !== tz));
+}
+
+// t('rows_total', {total: 5})
+export function t(key, params) {
+  const e = S[key];
+  let s = e ? e[lang === 'ja' ? 0 : 1] : key;
+  if (params) s = s.replace(/\{(\w+)\}/g, (m, k) => (params[k] ?? m));
+  return s;
+}
+
+// A metadata label {"ja","en"} (or a plain string) in the current language.
+export function L(label, fallback = '') {
+  if (!label) return fallback;
+  if (typeof label === 'string') return label;
+  return label[lang] || label.en || label.ja || fallback;
+}
+
+// ---- dates and times ----------------------------------------------------------
+
+const fmtCache = new Map();
+function partsFmt(zone) {
+  const k = 'p|' + zone;
+  if (!fmtCache.has(k)) fmtCache.set(k, new Intl.DateTimeFormat('en-US', {
+    timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+  }));
+  return fmtCache.get(k);
+}
+
+// The wall-clock parts of an instant (ms) in a zone.
+export function zoneParts(ms, zone = tz) {
+  const o = {};
+  for (const p of partsFmt(zone).formatToParts(new Date(ms))) if (p.type !== 'literal') o[p.type] = p.value;
+  if (o.hour === '24') o.hour = '00';
+  return o;
+}
+
+// Offset of the zone from UTC at an instant, in ms.
+function zoneOffset(ms, zone) {
+  const p = zoneParts(ms, zone);
+  const asUtc = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+  return asUtc - Math.floor(ms / 1000) * 1000;
+}
+
+const pad = n => String(n).padStart(2, '0');
+
+// "2026-11-25T05:30:00.123Z" -> "2026/11/25 14:30" (user's zone)
+export function fmtDateTime(iso, withSeconds = false) {
+  if (!iso) return '';
+  const ms = Date.parse(iso);
+  if (isNaN(ms)) return String(iso);
+  const p = zoneParts(ms);
+  return `${p.year}/${p.month}/${p.day} ${p.hour}:${p.minute}${withSeconds ? ':' + p.second : ''}`;
+}
+
+// "2026-12-01" -> "2026/12/01" (a date has no zone)
+export function fmtDate(d) {
+  if (!d) return '';
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(d);
+  return m ? `${m[1]}/${m[2]}/${m[3]}` : String(d);
+}
+
+// ISO instant -> "YYYY-MM-DDTHH:MM" for <input type=datetime-local> in the user's zone
+export function isoToLocalInput(iso) {
+  if (!iso) return '';
+  const ms = Date.parse(iso);
+  if (isNaN(ms)) return '';
+  const p = zoneParts(ms);
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
+}
+
+// "YYYY-MM-DDTHH:MM" wall time in the user's zone -> ISO 8601 with the zone's offset
+export function localInputToIso(v, zone = tz) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(v || '');
+  if (!m) return null;
+  const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+  let off = zoneOffset(wall, zone);
+  const off2 = zoneOffset(wall - off, zone);
+  if (off2 !== off) off = off2; // across a DST change
+  const mins = Math.round(off / 60000), sign = mins < 0 ? '-' : '+', a = Math.abs(mins);
+  return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6] || '00'}${sign}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
+}
+
+// The calendar date (YYYY-MM-DD) of an instant in a zone.
+export function dayIn(ms, zone = tz) {
+  const p = zoneParts(ms, zone);
+  return `${p.year}-${p.month}-${p.day}`;
+}
+
+// "3 minutes ago" style relative time, for timelines.
+export function relTime(iso) {
+  const ms = Date.parse(iso);
+  if (isNaN(ms)) return '';
+  const s = (ms - Date.now()) / 1000;
+  const rtf = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
+  const a = Math.abs(s);
+  if (a < 60) return rtf.format(Math.round(s), 'second');
+  if (a < 3600) return rtf.format(Math.round(s / 60), 'minute');
+  if (a < 86400) return rtf.format(Math.round(s / 3600), 'hour');
+  if (a < 86400 * 30) return rtf.format(Math.round(s / 86400), 'day');
+  return fmtDateTime(iso);
+}
+
+export function fmtNumber(n) {
+  return new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-US').format(n);
+}
