@@ -167,7 +167,150 @@ export const tests = {
 		await page.reload();
 		await page.getByTestId('page-title').waitFor();
 		check((await page.getByTestId('page-title').innerText()).includes('インシデント'), 'kept after a reload');
-		await page.getByTestId('lang-en').click();
+		await Promise.all([
+			page.waitForResponse((r) => r.url().endsWith('/api/v1/session/preferences') && r.ok()),
+			page.getByTestId('lang-en').click(),
+		]);
+	},
+
+	// The language is a user setting kept on the server: a new browser has it too.
+	async language_preference_is_saved_on_the_server(ctx) {
+		const { site, context, browser } = ctx;
+		await seed(site);
+		const page = await login(context, site, 'bob');
+		await page.goto(`${site.url}/app/incidents`);
+		await page.getByTestId('page-title').waitFor();
+		check(!(await page.getByTestId('page-title').innerText()).includes('インシデント'), 'English to begin with');
+		await Promise.all([
+			page.waitForResponse((r) => r.url().endsWith('/api/v1/session/preferences') && r.ok()),
+			page.getByTestId('lang-ja').click(),
+		]);
+		const other = await browser.newContext({ locale: 'en-US', timezoneId: 'Asia/Tokyo' });
+		other.setDefaultTimeout(10000);
+		try {
+			const p2 = await login(other, site, 'bob');
+			await p2.goto(`${site.url}/app/incidents`);
+			await p2.waitForFunction(() => document.querySelector('[data-testid=page-title]')?.innerText.includes('インシデント'));
+			eq(await p2.getByTestId('lang-ja').getAttribute('aria-pressed'), 'true', 'the switch shows Japanese');
+			const prefs = await p2.evaluate(async () => (await (await fetch('/api/v1/session')).json()).preferences);
+			eq(prefs.language, 'ja', 'the preference as stored');
+			await Promise.all([
+				p2.waitForResponse((r) => r.url().endsWith('/api/v1/session/preferences') && r.ok()),
+				p2.getByTestId('lang-en').click(),
+			]);
+		} finally {
+			await other.close();
+		}
+	},
+
+	// Files attached to an incident by an agent, and to a ticket by its end user.
+	async attachments_on_records_and_tickets(ctx) {
+		const { site, context, browser } = ctx;
+		await seed(site);
+		const inc = await site.api('POST', '/incidents', { title: '添付のテスト', organisation: 'acme' });
+		const page = await login(context, site, 'alice');
+		await page.goto(`${site.url}/app/incidents/${inc.number}`);
+		await page.getByTestId('attachments').waitFor({ state: 'attached' });
+		// an empty file is refused, and the page says so
+		await page.getByTestId('attach-file').setInputFiles({ name: 'empty.txt', mimeType: 'text/plain', buffer: Buffer.alloc(0) });
+		await page.getByTestId('attach-submit').click();
+		await page.getByTestId('attach-error').waitFor();
+		check((await page.getByTestId('attach-error').innerText()).includes('empty.txt'), 'the error names the file');
+		const text = 'ログの抜粋\nerror 42\n';
+		await page.getByTestId('attach-file').setInputFiles({ name: '障害ログ.txt', mimeType: 'text/plain',
+			buffer: Buffer.from(text, 'utf8') });
+		await page.getByTestId('attach-submit').click();
+		const item = page.locator('[data-testid=attachment][data-name="障害ログ.txt"]');
+		await item.waitFor();
+		const listed = await site.api('GET', `/incidents/${inc.number}/attachments`);
+		eq(listed.items.map((a) => [a.name, a.ctype, a.created_by]), [['障害ログ.txt', 'text/plain', 'alice']],
+			'the attachment as stored');
+		const href = await item.getByTestId('attachment-link').getAttribute('href');
+		const got = await page.evaluate(async (u) => {
+			const r = await fetch(u);
+			return { status: r.status, text: await r.text(), cd: r.headers.get('content-disposition') };
+		}, href);
+		eq([got.status, got.text], [200, text], 'the download gives the same bytes');
+		check((got.cd || '').includes('attachment'), `Content-Disposition: ${got.cd}`);
+		// the end user of the organisation sees it on her ticket and adds one
+		const other = await browser.newContext({ locale: 'ja-JP', timezoneId: 'Asia/Tokyo' });
+		other.setDefaultTimeout(10000);
+		try {
+			const p2 = await login(other, site, 'eve');
+			await p2.goto(`${site.url}/portal/tickets/incidents/${inc.number}`);
+			await p2.locator('[data-testid=attachment][data-name="障害ログ.txt"]').waitFor();
+			await p2.getByTestId('attach-file').setInputFiles({ name: 'screen.png', mimeType: 'image/png',
+				buffer: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]) });
+			await p2.getByTestId('attach-submit').click();
+			await p2.locator('[data-testid=attachment][data-name="screen.png"]').waitFor();
+			await shot(ctx, p2, 'portal-attachments');
+		} finally {
+			await other.close();
+		}
+		const after = await site.api('GET', `/incidents/${inc.number}/attachments`);
+		check(after.items.some((a) => a.name === 'screen.png' && a.created_by === 'eve' && a.size === 8),
+			`eve's attachment stored: ${JSON.stringify(after.items)}`);
+	},
+
+	// A saved view is kept on the server for its user only, and exports follow it.
+	async saved_views_are_per_user(ctx) {
+		const { site, context, browser } = ctx;
+		await seed(site);
+		await site.api('POST', '/incidents', { title: 'zebra printer offline' });
+		await site.api('POST', '/incidents', { title: 'zebra label printer jams' });
+		await site.api('POST', '/incidents', { title: 'VPN drops every hour' });
+		const page = await login(context, site, 'alice');
+		await page.goto(`${site.url}/app/incidents?q=zebra`);
+		await page.waitForFunction(() => document.querySelectorAll('[data-testid=list-row]').length === 2);
+		await page.getByTestId('save-view').click();
+		await page.getByTestId('prompt-input').fill('Zebras');
+		await page.getByTestId('prompt-ok').click();
+		await page.locator('[data-testid=saved-views] option[data-name=Zebras]').waitFor({ state: 'attached' });
+		const views = await site.api('GET', '/views?list=incidents&state=active');
+		const v = views.items.find((x) => x.name === 'Zebras');
+		check(v && v.owner === 'alice' && v.query === 'q=zebra', `the view as stored: ${JSON.stringify(views.items)}`);
+		// reload without filters, then pick the view
+		await page.goto(`${site.url}/app/incidents`);
+		await page.waitForFunction(() => document.querySelectorAll('[data-testid=list-row]').length >= 3);
+		const opt = page.locator('[data-testid=saved-views] option[data-name=Zebras]');
+		await opt.waitFor({ state: 'attached' });
+		await page.getByTestId('saved-views').selectOption(await opt.getAttribute('value'));
+		await page.waitForFunction(() => {
+			const rows = [...document.querySelectorAll('[data-testid=list-row]')];
+			return rows.length === 2 && rows.every((r) => /zebra/.test(r.innerText)) && location.search.includes('q=zebra');
+		});
+		// the exports are the server's, with the view's filters
+		const csvHref = await page.getByTestId('export-csv').getAttribute('href');
+		const xlsxHref = await page.getByTestId('export-xlsx').getAttribute('href');
+		check(csvHref.includes('format=csv') && csvHref.includes('q=zebra'), `CSV link: ${csvHref}`);
+		check(xlsxHref.startsWith('/api/v1/incidents/export?') && xlsxHref.includes('format=xlsx') && xlsxHref.includes('lang='),
+			`Excel link: ${xlsxHref}`);
+		const csv = await page.evaluate(async (u) => (await fetch(u)).text(), csvHref);
+		check(csv.includes('zebra printer offline') && !csv.includes('VPN drops'), `the CSV: ${csv.slice(0, 200)}`);
+		const xlsx = await page.evaluate(async (u) => {
+			const r = await fetch(u);
+			const b = new Uint8Array(await r.arrayBuffer());
+			return [r.status, b[0], b[1]];
+		}, xlsxHref);
+		eq(xlsx, [200, 0x50, 0x4b], 'the Excel file (a zip)');
+		// another agent does not see it
+		const other = await browser.newContext({ locale: 'en-US', timezoneId: 'Asia/Tokyo' });
+		other.setDefaultTimeout(10000);
+		try {
+			const p2 = await login(other, site, 'bob');
+			await p2.goto(`${site.url}/app/incidents`);
+			await p2.locator('[data-testid=saved-views][data-loaded=true]').waitFor({ state: 'attached' });
+			eq(await p2.locator('[data-testid=saved-views] option[data-name=Zebras]').count(), 0, "bob's saved views");
+			const theirs = await p2.evaluate(async () => (await (await fetch('/api/v1/views?list=incidents')).json()).items.length);
+			eq(theirs, 0, "bob's views through the API");
+		} finally {
+			await other.close();
+		}
+		// deleting it removes the record
+		await page.getByTestId('saved-views').selectOption(await opt.getAttribute('value'));
+		await page.getByTestId('delete-view').click();
+		await page.locator('[data-testid=saved-views] option[data-name=Zebras]').waitFor({ state: 'detached' });
+		eq((await site.api('GET', `/views/${v.number}`)).state, 'removed', 'the view removed');
 	},
 
 	// Two agents edit one incident; the second save is caught, nothing typed is lost.

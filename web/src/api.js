@@ -77,16 +77,28 @@ export const del = (path, opts = {}) => request('DELETE', path, opts).then(r => 
 
 // ---- session ------------------------------------------------------------------
 
+// The user's preferences as the server last gave them ({language, time_zone, display_name}).
+export let preferences = null;
+
 export async function login(name, password) {
   const d = await post('/session', { name, password }, { noAuthRedirect: true });
   setCsrf(d.csrf);
+  preferences = d.preferences || null;
   return d.user;
+}
+
+// PUT /session/preferences; keeps the answer as the known preferences.
+export async function savePreferences(p) {
+  await request('PUT', '/session/preferences', { body: p });
+  preferences = { ...(preferences || {}), ...p };
+  return preferences;
 }
 
 export async function currentSession() {
   try {
     const d = await get('/session', null, { noAuthRedirect: true });
     if (d.csrf) setCsrf(d.csrf);
+    preferences = d.preferences || null;
     return d.user;
   } catch (e) {
     if (e.status === 401) return null;
@@ -97,6 +109,7 @@ export async function currentSession() {
 export async function logout() {
   try { await del('/session', { noAuthRedirect: true }); } catch { /* already gone */ }
   setCsrf('');
+  preferences = null;
 }
 
 // ---- records ------------------------------------------------------------------
@@ -115,4 +128,29 @@ export const rec = {
   relate: (plural, ref, kind, target) => post(`/${plural}/${encodeURIComponent(ref)}/relations`, { kind, target }),
   unrelate: (plural, ref, id) => del(`/${plural}/${encodeURIComponent(ref)}/relations/${id}`),
   stats: (plural, query) => get(`/${plural}/stats`, query),
+  attachments: (plural, ref) => get(`/${plural}/${encodeURIComponent(ref)}/attachments`),
+  attachmentUrl: (plural, ref, id) => `${BASE}/${plural}/${encodeURIComponent(ref)}/attachments/${encodeURIComponent(id)}`,
+  exportUrl: (plural, query) => `${BASE}/${plural}/export${qs(query)}`,
 };
+
+// POST .../attachments?name=FILE with the file itself as the body.
+export async function upload(plural, ref, file) {
+  const headers = { Accept: 'application/json', 'Content-Type': file.type || 'application/octet-stream' };
+  const c = getCsrf();
+  if (c) headers['X-CSRF-Token'] = c;
+  let r;
+  try {
+    r = await fetch(`${BASE}/${plural}/${encodeURIComponent(ref)}/attachments${qs({ name: file.name })}`,
+      { method: 'POST', headers, credentials: 'same-origin', body: file });
+  } catch {
+    throw new ApiError(0, { title: 'network', detail: null });
+  }
+  let data = null;
+  try { data = JSON.parse(await r.text()); } catch { data = null; }
+  if (!r.ok) {
+    const err = new ApiError(r.status, data && typeof data === 'object' ? data : { detail: null });
+    if (r.status === 401 && onUnauthorized) onUnauthorized(err);
+    throw err;
+  }
+  return data;
+}

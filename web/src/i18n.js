@@ -66,9 +66,7 @@ const S = {
   view_name: ['ビューの名前', 'View name'],
   view_saved: ['ビュー「{name}」を保存しました', 'Saved the view "{name}"'],
   export_csv: ['CSV 出力', 'Export CSV'],
-  exporting: ['出力中… {n} 件', 'Exporting… {n} rows'],
-  exported: ['{n} 件を出力しました', 'Exported {n} rows'],
-  export_cap: ['{n} 件を超えるため、最初の {cap} 件だけを出力します。', 'More than {cap} rows: only the first {cap} are exported.'],
+  export_xlsx: ['Excel 出力', 'Export Excel'],
   unassigned: ['（未割当）', '(unassigned)'],
   queue_type: ['種類', 'Type'],
   // record
@@ -91,6 +89,13 @@ const S = {
   no_changes: ['変更はありません', 'Nothing changed'],
   fields: ['項目', 'Fields'],
   details: ['詳細', 'Details'],
+  attachments: ['添付ファイル', 'Attachments'],
+  attachments_none: ['添付ファイルはありません', 'No attachments'],
+  attach_file: ['ファイルを添付', 'Attach a file'],
+  attach_submit: ['添付', 'Attach'],
+  attached: ['「{name}」を添付しました', 'Attached "{name}"'],
+  attach_too_big: ['「{name}」は大きすぎるため添付できません', '"{name}" is too large to attach'],
+  attach_refused: ['「{name}」は添付できません: {why}', '"{name}" cannot be attached: {why}'],
   actions: ['操作', 'Actions'],
   transitions: ['次の操作', 'Next steps'],
   transition_to: ['{label} → {state}', '{label} → {state}'],
@@ -254,25 +259,32 @@ export const hasOwnTz = () => { try { return !!localStorage.getItem(TZ_KEY); } c
 export const hasOwnLang = () => { try { return !!localStorage.getItem(LANG_KEY); } catch { return false; } };
 export function onLocaleChange(fn) { listeners.push(fn); }
 
-export function setLang(l, persist = true) {
+// setLang(l, persist, notify): persist keeps it in localStorage (a cache, so that the
+// log-in page has a language); notify re-renders when it changed.
+export function setLang(l, persist = true, notify = true) {
   if (l !== 'ja' && l !== 'en') return;
+  const changed = l !== lang;
   lang = l;
   if (persist) try { localStorage.setItem(LANG_KEY, l); } catch { /* ignore */ }
   document.documentElement.lang = l;
   fmtCache.clear();
-  listeners.forEach(f => f());
+  if (changed && notify) listeners.forEach(f => f());
 }
+
+// The browser's own language (when the user has chosen none on the server).
+export const browserLang = () => ((navigator.language || '').toLowerCase().startsWith('ja') ? 'ja' : 'en');
 
 export function validZone(z) {
   try { new Intl.DateTimeFormat('en', { timeZone: z }); return true; } catch { return false; }
 }
 
-export function setTz(z, persist = true) {
+export function setTz(z, persist = true, notify = true) {
   if (!validZone(z)) return;
+  const changed = z !== tz;
   tz = z;
   if (persist) try { localStorage.setItem(TZ_KEY, z); } catch { /* ignore */ }
   fmtCache.clear();
-  listeners.forEach(f => f());
+  if (changed && notify) listeners.forEach(f => f());
 }
 
 export function zones() {

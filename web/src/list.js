@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // The list view of any record type: columns from the metadata (and a chooser),
-// sorting, filters, cursor paging, saved views and CSV export.
+// sorting, filters, cursor paging, saved views (records of type `view`) and
+// CSV / Excel export (by the server).
 // Its filters live in the page's URL query, in the API's own parameter names.
 
 import { h, clear, replace, debounce, announce, toast } from './dom.js';
-import { t, L, fmtNumber, fmtDateTime } from './i18n.js';
+import { t, L, fmtNumber, getLang } from './i18n.js';
 import { rec, ApiError } from './api.js';
 import { field, fieldLabel, allFields, typeLabel, may, sortable, refOf, refPlural } from './meta.js';
-import { valueNode, fmtValue } from './widgets.js';
+import { valueNode } from './widgets.js';
 import { navigate, isCurrent } from './router.js';
 import { setPageKeys } from './keys.js';
 import { promptText } from './dialog.js';
 
 const PAGE_SIZES = [25, 50, 100, 200];
-const EXPORT_CAP = 100000;
 const noQ = new Set();
 
 const store = {
@@ -22,7 +22,6 @@ const store = {
 };
 
 const colsKey = type => 'kanri.cols.' + type.name;
-const viewsKey = type => 'kanri.views.' + type.name;
 
 function columnsOf(type) {
   const saved = store.get(colsKey(type), null);
@@ -96,34 +95,44 @@ export async function renderList(main, type, opts = {}) {
     params = new URLSearchParams(); writeUrl(); renderList(main, type, opts);
   } } }, t('clear_filters'));
 
+  // Saved views: records of type `view` (each user sees only their own).
+  let views = [];
   const viewSel = h('select', { id: 'saved-views', 'data-testid': 'saved-views', 'aria-label': t('saved_views'), on: { change: e => applyView(e.target.value) } });
-  const fillViews = () => {
-    const views = store.get(viewsKey(type), []);
-    replace(viewSel, h('option', { value: '' }, t('saved_view_pick')), views.map(v => h('option', { value: v.name }, v.name)));
+  const fillViews = async (selected) => {
+    try {
+      const d = await rec.list('views', { list: type.plural, state: 'active', limit: 200 });
+      views = (d.items || []).sort((a, b) => String(a.name).localeCompare(String(b.name)));
+    } catch { views = []; }
+    replace(viewSel, h('option', { value: '' }, t('saved_view_pick')), views.map(v => h('option', { value: v.number, 'data-name': v.name }, v.name)));
+    if (selected) viewSel.value = selected;
     delView.disabled = !views.length;
+    viewSel.dataset.loaded = 'true';
   };
-  const applyView = name => {
-    const v = store.get(viewsKey(type), []).find(x => x.name === name);
+  const applyView = num => {
+    const v = views.find(x => x.number === num);
     if (!v) return;
-    if (v.cols) store.set(colsKey(type), v.cols);
+    const vc = (v.columns || '').split(',').map(c => c.trim()).filter(c => c && field(type, c));
+    if (vc.length) store.set(colsKey(type), vc);
     history.replaceState(null, '', location.pathname + (v.query ? '?' + v.query : ''));
-    renderList(main, type, { ...opts, selectedView: name });
+    renderList(main, type, { ...opts, selectedView: num });
   };
   const saveView = h('button.btn.small', { type: 'button', 'data-testid': 'save-view', on: { click: async () => {
-    const name = await promptText(t('save_view'), t('view_name'), viewSel.value || '');
+    const cur = views.find(x => x.number === viewSel.value);
+    const name = await promptText(t('save_view'), t('view_name'), cur ? cur.name : '');
     if (!name) return;
-    const views = store.get(viewsKey(type), []).filter(v => v.name !== name);
-    views.push({ name, query: userParams().toString(), cols });
-    views.sort((a, b) => a.name.localeCompare(b.name));
-    store.set(viewsKey(type), views);
-    fillViews(); viewSel.value = name;
-    toast(t('view_saved', { name }));
+    const body = { name, list: type.plural, query: userParams().toString(), columns: cols.join(',') };
+    try {
+      const same = views.find(x => x.name === name);
+      const r = same ? await rec.update('views', same.number, body, same.version) : await rec.create('views', { ...body, is_default: false });
+      await fillViews(r.data && r.data.number);
+      toast(t('view_saved', { name }));
+    } catch (e) { toast(e.message, 'error'); }
   } } }, t('save_view'));
-  const delView = h('button.btn.small', { type: 'button', 'data-testid': 'delete-view', on: { click: () => {
-    const name = viewSel.value;
-    if (!name) return;
-    store.set(viewsKey(type), store.get(viewsKey(type), []).filter(v => v.name !== name));
-    fillViews();
+  const delView = h('button.btn.small', { type: 'button', 'data-testid': 'delete-view', on: { click: async () => {
+    const num = viewSel.value;
+    if (!num) return;
+    try { await rec.transition('views', num, { to: 'removed' }); } catch (e) { toast(e.message, 'error'); }
+    await fillViews();
   } } }, t('delete_view'));
 
   const chooser = h('details.menu.colchooser', { 'data-testid': 'column-chooser' },
@@ -142,7 +151,17 @@ export async function renderList(main, type, opts = {}) {
       })),
       h('button.linkish', { type: 'button', on: { click: () => { localStorage.removeItem(colsKey(type)); renderList(main, type, opts); } } }, t('columns_reset'))));
 
-  const exportBtn = h('button.btn.small', { type: 'button', 'data-testid': 'export-csv', on: { click: () => exportCsv() } }, t('export_csv'));
+  // Exports: the server writes every row the view selects (GET /{plural}/export).
+  const exportCsvLink = h('a.btn.small', { 'data-testid': 'export-csv', download: '' }, t('export_csv'));
+  const exportXlsxLink = h('a.btn.small', { 'data-testid': 'export-xlsx', download: '' }, t('export_xlsx'));
+  const exportHref = format => {
+    const p = apiQuery();
+    p.set('fields', cols.join(','));
+    p.set('format', format);
+    p.set('lang', getLang());
+    return rec.exportUrl(type.plural, p);
+  };
+  const drawExport = () => { exportCsvLink.href = exportHref('csv'); exportXlsxLink.href = exportHref('xlsx'); };
   const newBtn = may(type, 'create')
     ? h('a.btn.primary', { href: `/app/${type.plural}/new`, 'data-testid': 'new-record', 'aria-keyshortcuts': 'n' }, t('new_record'))
     : null;
@@ -153,7 +172,7 @@ export async function renderList(main, type, opts = {}) {
     h('div.fgroup.grow', h('label.sr-only', { for: 'flt-q' }, t('filter_text')), qInput),
     clearBtn,
     h('div.spacer'),
-    chooser, exportBtn);
+    chooser, exportCsvLink, exportXlsxLink);
 
   // ---- table ----
   const table = h('table.grid', { 'data-testid': 'list-table', 'data-type': type.plural });
@@ -275,6 +294,7 @@ export async function renderList(main, type, opts = {}) {
 
   async function load(keepFocus) {
     const my = ++loading;
+    drawExport();
     status.textContent = t('loading');
     table.setAttribute('aria-busy', 'true');
     let d;
@@ -304,37 +324,6 @@ export async function renderList(main, type, opts = {}) {
     announce(totalEl.textContent);
   }
 
-  async function exportCsv() {
-    exportBtn.disabled = true;
-    const rows = [];
-    let cursor = null, n = 0, capped = false;
-    try {
-      do {
-        const d = await rec.list(type.plural, apiQuery({ limit: 500, cursor, total: 'false' }));
-        for (const r of d.items) {
-          if (n >= EXPORT_CAP) { capped = true; break; }
-          rows.push(cols.map(c => csvCell(fmtValue(type, field(type, c), r[c]))));
-          n++;
-        }
-        cursor = d.next;
-        exportBtn.textContent = t('exporting', { n: fmtNumber(n) });
-      } while (cursor && !capped);
-    } catch (e) {
-      toast(e.message, 'error');
-      exportBtn.disabled = false; exportBtn.textContent = t('export_csv');
-      return;
-    }
-    const head = cols.map(c => csvCell(fieldLabel(type, c)));
-    const text = '\uFEFF' + [head, ...rows].map(r => r.join(',')).join('\r\n') + '\r\n';
-    const blob = new Blob([text], { type: 'text/csv;charset=utf-8' });
-    const a = h('a', { href: URL.createObjectURL(blob), download: `${type.plural}-${fmtDateTime(new Date().toISOString()).replace(/[/: ]/g, '')}.csv`, 'data-testid': 'csv-link', hidden: true });
-    document.body.appendChild(a);
-    a.click();
-    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-    exportBtn.disabled = false; exportBtn.textContent = t('export_csv');
-    toast(capped ? t('export_cap', { n: fmtNumber(EXPORT_CAP), cap: fmtNumber(EXPORT_CAP) }) : t('exported', { n: fmtNumber(n) }));
-  }
-
   // ---- page ----
   const heading = opts.heading || typeLabel(type);
   replace(main,
@@ -345,8 +334,7 @@ export async function renderList(main, type, opts = {}) {
     filterBar,
     h('div.tablewrap', table),
     status, pager);
-  fillViews();
-  if (opts.selectedView) viewSel.value = opts.selectedView;
+  fillViews(opts.selectedView);
   drawHead();
   setPageKeys({
     n: () => { if (newBtn) navigate(newBtn.getAttribute('href')); },
@@ -354,10 +342,3 @@ export async function renderList(main, type, opts = {}) {
   });
   await load();
 }
-
-function csvCell(v) {
-  let s = v === null || v === undefined ? '' : String(v);
-  if (/^[=+\-@]/.test(s)) s = "'" + s;
-  return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
-}
-

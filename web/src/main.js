@@ -5,8 +5,8 @@
 //   /portal/...                self-service portal (end users; agents too)
 
 import { h, replace, newId } from './dom.js';
-import { t, getLang, setLang, setTz, hasOwnTz, hasOwnLang, onLocaleChange, validZone } from './i18n.js';
-import { login, currentSession, setUnauthorizedHandler, rec } from './api.js';
+import { t, getLang, getTz, setLang, setTz, onLocaleChange, validZone, browserLang, DEFAULT_TZ } from './i18n.js';
+import { login, currentSession, setUnauthorizedHandler, preferences } from './api.js';
 import { loadMeta, setUser, user, typeByPlural, may, isAgentish } from './meta.js';
 import { route, start, navigate, refresh, currentPath } from './router.js';
 import { appShell, portalShell, bareShell, resetShell, shellKind } from './shell.js';
@@ -37,17 +37,15 @@ async function startSession(u) {
   setUser(u);
   await loadMeta();
   metaLoaded = true;
-  // an agent's own person record may carry a language and a time zone
-  if (isAgentish() && (!hasOwnTz() || !hasOwnLang())) {
-    const pt = typeByPlural('people');
-    if (pt && may(pt, 'read')) {
-      try {
-        const p = (await rec.read('people', u.name)).data;
-        if (!hasOwnTz() && p.time_zone && validZone(p.time_zone)) setTz(p.time_zone, false);
-        if (!hasOwnLang() && (p.language === 'ja' || p.language === 'en')) setLang(p.language, false);
-      } catch { /* no person record */ }
-    }
-  }
+  // the user's language and zone are kept on the server (GET /session's preferences)
+  if (!preferences) await currentSession().catch(() => null);
+  const p = preferences || {};
+  const l = p.language === 'ja' || p.language === 'en' ? p.language : browserLang();
+  const z = p.time_zone && validZone(p.time_zone) ? p.time_zone : DEFAULT_TZ;
+  const before = getLang() + ' ' + getTz();
+  setLang(l, true, false);
+  setTz(z, true, false);
+  if (before !== getLang() + ' ' + getTz()) resetShell();
 }
 
 const home = () => (user && user.role === 'enduser' ? '/portal' : '/app/dashboard');

@@ -10,6 +10,7 @@ import { typeByPlural, typeByName, typeLabel, may, user, field, enumLabel, state
 import { fieldWidget, FieldSet, stateBadge, fmtValue } from './widgets.js';
 import { transitionButtons, fireTransition } from './transition.js';
 import { timeline } from './timeline.js';
+import { attachmentsBox } from './attachments.js';
 import { navigate, isCurrent, setLeaveGuard } from './router.js';
 import { errorPage } from './record.js';
 import { resultItem } from './search.js';
@@ -270,11 +271,12 @@ export async function portalTicket(main, plural, ref, ctx) {
       const n = await rec.read(plural, ref); record = n.data; version = n.etag; await draw();
     });
     const tl = timeline(type, plural, record.number, { portal: true });
+    const att = attachmentsBox(type, plural, record.number);
     if (!isCurrent(ctx.id)) return;
     replace(body,
       h('nav.crumbs', h('a', { href: '/portal/tickets' }, t('portal_tickets'))),
       h('div.pagehead.portal', h('h1', { 'data-testid': 'record-title' }, h('span.num', { 'data-testid': 'record-number' }, record.number), ' ', record.title || '')),
-      facts, ask, sections, tl.el);
+      facts, ask, sections, att.el, tl.el);
   };
   replace(main, body);
   await draw();

@@ -10,6 +10,7 @@ import { field, fieldLabel, typeLabel, may, titleOf, refOf, allTypes, typeByName
 import { FieldSet, fmtValue, stateBadge, sameValue } from './widgets.js';
 import { transitionButtons, fireTransition } from './transition.js';
 import { timeline } from './timeline.js';
+import { attachmentsBox } from './attachments.js';
 import { navigate, setLeaveGuard, isCurrent } from './router.js';
 import { setPageKeys } from './keys.js';
 
@@ -190,13 +191,14 @@ export async function renderRecord(main, type, ref, ctx = {}) {
   const details = h('section.box', { 'aria-labelledby': 'det-h' }, h('h2#det-h', t('details')), dl);
   const rel = relationsBox(type, plural, ref, () => record);
   const tl = timeline(type, plural, ref);
+  const att = attachmentsBox(type, plural, ref);
 
   drawHead();
   replace(main, h('div.record', { 'data-testid': 'record-page', 'data-type': plural, 'data-ref': ref },
     head, trbar,
     h('div.recgrid',
       h('div.recmain', form, tl.el),
-      h('aside.recside', details, rel.el))));
+      h('aside.recside', details, att.el, rel.el))));
   if (draft) {
     for (const [k, v] of Object.entries(draft.values)) fs.set(k, v);
     version = draft.base;

@@ -2,11 +2,11 @@
 // The page frame: header (logo, search, language, settings, user menu), the agent
 // workspace's left navigation, the portal's top navigation, and the main area.
 
-import { h, clear } from './dom.js';
+import { h, clear, toast } from './dom.js';
 import { t, getLang, setLang, getTz, setTz, zones } from './i18n.js';
 import { navigate, currentPath } from './router.js';
 import { user, navTypes, typeLabel, isAgentish } from './meta.js';
-import { logout } from './api.js';
+import { logout, savePreferences } from './api.js';
 import { showShortcuts } from './keys.js';
 
 let kind = null; // 'app' | 'portal' | 'bare'
@@ -14,17 +14,23 @@ let mainEl = null;
 
 export const shellKind = () => kind;
 
+// A logged-in user's choice of language or zone is kept on the server.
+function remember() {
+  if (!user) return;
+  savePreferences({ language: getLang(), time_zone: getTz() }).catch(e => toast(e.message, 'error'));
+}
+
 export function langSwitch() {
   const mk = (l, label) => h('button', {
     type: 'button', class: 'lang-btn', lang: l, 'aria-pressed': getLang() === l ? 'true' : 'false',
-    'data-testid': 'lang-' + l, on: { click: () => setLang(l) },
+    'data-testid': 'lang-' + l, on: { click: () => { if (getLang() !== l) { setLang(l); remember(); } } },
   }, label);
   return h('div.lang-switch', { role: 'group', 'aria-label': t('language'), 'data-testid': 'lang-switch' },
     mk('ja', '日本語'), mk('en', 'English'));
 }
 
 function settingsMenu() {
-  const sel = h('select', { id: 'tz-select', 'data-testid': 'tz-select', on: { change: e => setTz(e.target.value) } },
+  const sel = h('select', { id: 'tz-select', 'data-testid': 'tz-select', on: { change: e => { setTz(e.target.value); remember(); } } },
     zones().map(z => h('option', { value: z, selected: z === getTz() }, z)));
   return h('details.menu', { 'data-testid': 'settings-menu' },
     h('summary', { 'aria-label': t('settings'), title: t('settings'), 'data-testid': 'settings-toggle' }, '⚙'),
