@@ -778,6 +778,26 @@ static void h_prefs(ctx *c)
 	done(c, rc, &err, out, 200, false);
 }
 
+/* GET /users?q=TEXT&limit=N: the user directory (type-ahead). */
+static void h_users(ctx *c)
+{
+	const char *q = NULL, *lim = NULL;
+	for (size_t i = 0; i < c->rq->nargs; i++) {
+		if (strcmp(c->rq->args[i].key, "q") == 0)
+			q = c->rq->args[i].value;
+		else if (strcmp(c->rq->args[i].key, "limit") == 0)
+			lim = c->rq->args[i].value ? c->rq->args[i].value : "";
+	}
+	char *end = NULL;
+	long n = lim ? strtol(lim, &end, 10) : 20;
+	if (lim && (!*lim || *end))
+		n = 0;
+	json_t *out = NULL;
+	kn_error err = {0};
+	int rc = kn_users_find(c->a->e, &c->user, q, (int)n, &out, &err);
+	done(c, rc, &err, out, 200, false);
+}
+
 /* GET /{type}/export?format=csv|xlsx&...: the list view as a file. */
 static void h_export(ctx *c)
 {
@@ -865,6 +885,7 @@ static const route routes[] = {
 	{"GET", "openapi.json", h_openapi, 0},
 	{"GET", "admin/jobs", h_jobs, 0},
 	{"GET", "search", h_search, 0},
+	{"GET", "users", h_users, 0},
 	{"GET", "suggest", h_suggest, 0},
 	{"POST", "problems/:ref/known-error", h_known_error, R_BODY},
 	{"GET", "problems/:ref/effectiveness", h_effectiveness, 0},

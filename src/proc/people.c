@@ -141,3 +141,78 @@ int kn_prefs_set(kn_engine *e, const kn_user *u, const json_t *body, json_t **ou
 		*out = kn_prefs_of(e, u);
 	return rc;
 }
+
+/* ---- the user directory ------------------------------------------------------ */
+
+struct find {
+	const char *q;
+	size_t nq;
+	int limit;
+	json_t *items;
+};
+
+/* Case-insensitive (ASCII) substring test. */
+static bool has(const char *s, const char *q, size_t nq)
+{
+	if (!nq)
+		return true;
+	for (; s && *s; s++)
+		if (strncasecmp(s, q, nq) == 0)
+			return true;
+	return false;
+}
+
+static int find_row(void *ctx, const json_t *row)
+{
+	struct find *f = ctx;
+	const char *name = json_string_value(json_object_get(row, "name"));
+	if (!name || json_integer_value(json_object_get(row, "disabled")) ||
+	    (int)json_array_size(f->items) >= f->limit || !has(name, f->q, f->nq))
+		return 0;
+	int role = kn_role_parse(json_string_value(json_object_get(row, "role")));
+	json_t *org = json_object_get(row, "org");
+	json_array_append_new(f->items, json_pack("{s:s, s:s, s:o, s:O}", "name", name, "role",
+						  kn_role_name(role & KN_ROLE_BASE), "roles",
+						  kn_role_list(role), "org", org ? org : json_null()));
+	return 0;
+}
+
+int kn_users_find(kn_engine *e, const kn_user *u, const char *q, int limit, json_t **out,
+		  kn_error *err)
+{
+	if (u && !(u->role & (KN_ROLE_ADMIN | KN_ROLE_AGENT | KN_ROLE_AUDITOR)))
+		return kn_fail(err, KN_EFORBIDDEN, "", "your role may not list users");
+	if (limit < 1 || limit > 100)
+		return kn_fail(err, KN_EINVAL, "limit", "limit must be 1 to 100");
+	if (q && !kn_utf8_valid(q, strlen(q)))
+		return kn_fail(err, KN_EINVAL, "q", "q is not UTF-8");
+	struct find f = {q ? q : "", q ? strlen(q) : 0, limit, json_array()};
+	const kn_systable *users = NULL;
+	for (size_t i = 0; i < kn_nsystables; i++)
+		if (strcmp(kn_systables[i].name, "users") == 0)
+			users = &kn_systables[i];
+	int rc = OPS(e)->begin(ST(e), false, err);
+	if (!rc) {
+		rc = OPS(e)->table_scan(ST(e), users, find_row, &f, err);
+		if (rc)
+			OPS(e)->rollback(ST(e));
+		else
+			rc = OPS(e)->commit(ST(e), err);
+	}
+	/* the name people know them by, from their person record */
+	size_t i;
+	json_t *it;
+	json_array_foreach(f.items, i, it)
+	{
+		json_t *p = rc ? NULL : person_of(e, json_string_value(json_object_get(it, "name")));
+		json_object_set(it, "display_name",
+				txt(p, "display_name") ? json_object_get(p, "display_name") : json_null());
+		json_decref(p);
+	}
+	if (rc) {
+		json_decref(f.items);
+		return rc;
+	}
+	*out = json_pack("{s:o}", "items", f.items);
+	return 0;
+}

@@ -16,4 +16,10 @@ json_t *kn_prefs_of(kn_engine *e, const kn_user *u);
 int kn_prefs_set(kn_engine *e, const kn_user *u, const json_t *body, json_t **out,
 		 kn_error *err);
 
+/* GET /users?q=: the users whose name contains q (ASCII case ignored), at
+ * most limit, in name order: {"items": [{name, role, roles, org,
+ * display_name}]}. For agents, admins and auditors. */
+int kn_users_find(kn_engine *e, const kn_user *u, const char *q, int limit, json_t **out,
+		  kn_error *err);
+
 #endif

@@ -8,6 +8,7 @@ void kn_proc_incident_register(void);
 void kn_proc_knowledge_register(void);
 void kn_proc_request_register(void);
 void kn_proc_problem_register(void);
+void kn_proc_survey_register(void);
 
 void kn_proc_register_all(void)
 {
@@ -19,4 +20,5 @@ void kn_proc_register_all(void)
 	kn_proc_knowledge_register();
 	kn_proc_request_register();
 	kn_proc_problem_register();
+	kn_proc_survey_register();
 }

@@ -46,3 +46,22 @@ def test_saved_views_are_their_owners(ctx):
               user="eve").expect(200)
     ctx.transition(v["number"], "removed", user="eve", plural="views").expect(200)
     eq(ctx.total("name=%s&state=active" % name, user="eve", plural="views"), 0, "removed")
+
+
+def test_user_directory(ctx):
+    if "pria" not in ctx.tokens:
+        ctx.add_user("pria", "enduser", org="acme")
+    ctx.request("PUT", "/session/preferences", body={"display_name": "Pria Acme"}, user="pria").expect(200)
+    r = ctx.get("/users?q=pri", user="alice").expect(200)
+    got = [u for u in r.json["items"] if u["name"] == "pria"]
+    eq(len(got), 1, "found by part of the name")
+    eq((got[0]["role"], got[0]["org"], got[0]["display_name"]), ("enduser", "acme", "Pria Acme"),
+       "role, organisation and the name from the person record")
+    check(all(set(u) == {"name", "role", "roles", "org", "display_name"} for u in r.json["items"]),
+          "nothing else about a user is told: %s" % r.json["items"][:1])
+    names = [u["name"] for u in ctx.get("/users?q=A&limit=100", user="audrey").expect(200).json["items"]]
+    check("admin" in names and "alice" in names, "case is ignored: %s" % names)
+    eq(len(ctx.get("/users?limit=2", user="alice").expect(200).json["items"]), 2, "limit")
+    ctx.get("/users?q=a", user="eve").expect(403)
+    ctx.get("/users?limit=0", user="alice").expect(400)
+    ctx.get("/users?limit=x", user="alice").expect(400)

@@ -359,6 +359,58 @@ export const tests = {
 		eq(r, 404, "another organisation's incident through the API");
 	},
 
+	// A closed incident's caller answers the satisfaction survey in the portal.
+	async enduser_answers_the_survey(ctx) {
+		const { site, context } = ctx;
+		await seed(site);
+		const inc = await site.api('POST', '/incidents', { title: 'VPN が切れる', caller: 'eve', organisation: 'acme' });
+		await site.api('POST', `/incidents/${inc.number}/transition`,
+			{ to: 'resolved', resolution_code: 'fixed', resolution_notes: 'VPN クライアントを更新' });
+		await site.api('POST', `/incidents/${inc.number}/transition`, { to: 'closed' });
+		const sent = await site.api('GET', `/surveys?ticket=${inc.number}`);
+		eq(sent.items.map((s) => [s.respondent, s.state]), [['eve', 'sent']], 'a survey sent to the caller');
+		const errors = [];
+		const page = await login(context, site, 'eve');
+		page.on('pageerror', (e) => errors.push(e.message));
+		await page.goto(`${site.url}/portal/tickets/incidents/${inc.number}`);
+		await page.locator('[data-testid=state-badge][data-state=closed]').waitFor();
+		await page.getByTestId('survey').waitFor();
+		check(await page.getByTestId('survey-submit').isDisabled(), 'nothing to send before a rating');
+		await page.getByTestId('survey-rating-4').click();
+		eq(await page.getByTestId('survey-rating-4').getAttribute('aria-pressed'), 'true', 'the rating chosen');
+		await page.getByTestId('survey-comment').fill('早く直りました');
+		await shot(ctx, page, 'portal-survey');
+		await page.getByTestId('survey-submit').click();
+		await page.getByTestId('survey-thanks').waitFor();
+		const s = await site.api('GET', `/surveys/${sent.items[0].number}`);
+		eq([s.state, s.rating, s.comment], ['answered', 4, '早く直りました'], 'the answer as stored');
+		check(s.answered_at, 'answered_at set');
+		// answered: the page asks no more
+		await page.reload();
+		await page.getByTestId('ticket-page').waitFor();
+		await page.getByTestId('timeline').waitFor();
+		eq(await page.getByTestId('survey').count(), 0, 'no survey once answered');
+		eq(errors, [], 'no script errors on the page');
+	},
+
+	// A user field offers the people whose name matches what is typed.
+	async user_fields_offer_the_directory(ctx) {
+		const { site, context } = ctx;
+		await seed(site);
+		const inc = await site.api('POST', '/incidents', { title: 'Assign me' });
+		const page = await login(context, site, 'alice');
+		await page.goto(`${site.url}/app/incidents/${inc.number}`);
+		const field = page.locator('[data-testid=record-form] [data-field=assignee]');
+		await field.fill('bo');
+		const opt = page.locator('[data-testid=ref-options] li[data-value=bob]');
+		await opt.waitFor();
+		await opt.dispatchEvent('mousedown');
+		eq(await field.inputValue(), 'bob', 'picked from the list');
+		await page.getByTestId('save').click();
+		await page.waitForFunction(async (n) => (await (await fetch(`/api/v1/incidents/${n}`)).json()).assignee === 'bob',
+			inc.number);
+	},
+
 	// The dashboard draws its charts (screenshot for the docs).
 	async dashboard_draws_charts(ctx) {
 		const { site, context } = ctx;

@@ -267,6 +267,10 @@ export async function portalTicket(main, plural, ref, ctx) {
         record.resolution_code && rc ? h('p', h('span.tag', enumLabel(rc, record.resolution_code))) : null,
         h('div.longtext', record.resolution_notes || '')));
     }
+    if (record.state === 'closed') {
+      const sv = await surveyBox(record);
+      if (sv) sections.unshift(sv);
+    }
     const ask = actionsBox(type, plural, record, version, async () => {
       const n = await rec.read(plural, ref); record = n.data; version = n.etag; await draw();
     });
@@ -303,6 +307,46 @@ function actionsBox(type, plural, record, version, reload) {
   return h('section.box.ask', { 'data-testid': 'ticket-actions' },
     resolved ? h('h2', t('portal_resolved_ask')) : fulfilled ? h('p', t('portal_fulfilled_ask')) : h('h2.sr-only', t('actions')),
     h('div.actions', btns));
+}
+
+// "How did we do?": the user's unanswered survey for a closed ticket (kanri
+// sends one to the caller / requester on close).
+async function surveyBox(record) {
+  if (!typeByName('survey')) return null;
+  let d = { items: [] };
+  try { d = await get('/surveys', { ticket: record.number, state: 'sent', limit: 1, total: 'false' }); } catch { return null; }
+  const sv = d.items[0];
+  if (!sv || sv.respondent !== user.name) return null;
+  let rating = 0;
+  const err = h('div.banner.error', { role: 'alert', 'data-testid': 'survey-error', hidden: true });
+  const cid = newId('svc');
+  const comment = h('textarea', { id: cid, rows: 3, maxlength: 4000, 'data-testid': 'survey-comment' });
+  const submit = h('button.btn.primary', { type: 'button', disabled: true, 'data-testid': 'survey-submit', on: { click: send } }, t('survey_send'));
+  const stars = [1, 2, 3, 4, 5].map(n => h('button.btn.rating', {
+    type: 'button', 'aria-pressed': 'false', 'aria-label': t('survey_rating_n', { n }), 'data-testid': `survey-rating-${n}`,
+    on: { click: () => {
+      rating = n;
+      stars.forEach((b, i) => b.setAttribute('aria-pressed', String(i + 1 === n)));
+      submit.disabled = false;
+    } } }, String(n)));
+  const box = h('section.box.ask.survey', { 'data-testid': 'survey', 'data-ref': sv.number },
+    h('h2', t('survey_title')), h('p.muted', t('survey_intro')),
+    h('div.ratings', { role: 'group', 'aria-label': t('survey_rating') }, h('span.muted', t('survey_poor')), stars, h('span.muted', t('survey_excellent'))),
+    h('label', { for: cid }, t('survey_comment')), comment, err, h('div.actions', submit));
+  async function send() {
+    if (!rating) return;
+    submit.disabled = true;
+    err.hidden = true;
+    const body = { to: 'answered', rating };
+    if (comment.value.trim()) body.comment = comment.value.trim();
+    try {
+      await post(`/surveys/${encodeURIComponent(sv.number)}/transition`, body);
+      replace(box, h('h2', t('survey_title')), h('p', { 'data-testid': 'survey-thanks' }, t('survey_thanks')));
+    } catch (e) {
+      err.textContent = e.message; err.hidden = false; submit.disabled = false;
+    }
+  }
+  return box;
 }
 
 async function answersBox(record) {

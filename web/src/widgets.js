@@ -3,7 +3,7 @@
 
 import { h, newId, debounce, clear } from './dom.js';
 import { t, L, fmtDate, fmtDateTime, isoToLocalInput, localInputToIso } from './i18n.js';
-import { rec } from './api.js';
+import { get, rec } from './api.js';
 import { enumLabel, refPlural, stateLabel, typeByName, typeByPlural, titleOf, isFinal } from './meta.js';
 
 // ---- showing values ------------------------------------------------------------
@@ -52,6 +52,7 @@ function nextPrefix(s) {
 
 // Records of a type matching what was typed: [{value, label}]
 export async function searchRefs(plural, text, limit = 8) {
+  if (plural === 'users') return searchUsers(text, limit);
   const type = typeByPlural(plural);
   if (!type) return [];
   text = text.trim();
@@ -75,6 +76,13 @@ export async function searchRefs(plural, text, limit = 8) {
     const title = titleOf(type, r);
     return { value, label: title && title !== value ? `${value} — ${title}` : value };
   });
+}
+
+// Users whose name contains what was typed (the user directory; end users
+// may not read it, and then the input is a plain one).
+async function searchUsers(text, limit) {
+  const d = await get('/users', { q: text.trim(), limit }).catch(() => ({ items: [] }));
+  return (d.items || []).map(u => ({ value: u.name, label: u.display_name ? `${u.name} — ${u.display_name}` : u.name }));
 }
 
 // ---- widgets -------------------------------------------------------------------
@@ -173,13 +181,8 @@ export function fieldWidget(type, f, value, opts = {}) {
       break;
     case 'ref': {
       const plural = refPlural(f);
-      if (!plural) { // users: a plain text input (no user API yet)
-        input = h('input', { ...common, type: 'text', autocomplete: 'off', spellcheck: 'false' });
-        get = () => input.value.trim() || null;
-        set = v => { input.value = v ?? ''; };
-        break;
-      }
-      const r = refCombo(common, plural, opts);
+      // users: type-ahead over the user directory (no page of their own to open)
+      const r = plural ? refCombo(common, plural, opts) : refCombo(common, 'users', { ...opts, portal: true });
       input = r.input;
       get = () => input.value.trim() || null;
       set = v => { input.value = v ?? ''; r.sync(); };
