@@ -15,7 +15,9 @@ async function seed(site) {
 	site.user('eve', 'enduser', 'acme');
 	site.user('mallory', 'enduser', 'globex');
 	await site.api('POST', '/groups', { name: 'desk', display_name: 'サービスデスク', tier: 1 });
-	await site.api('POST', '/services', { name: 'mail', display_name: 'メール', criticality: 'high' });
+	await site.api('POST', '/services', { name: 'mail', display_name: 'メール', criticality: 'high',
+		description: '社内外のメール送受信' });
+	await site.api('POST', '/services/mail/transition', { to: 'live' });
 	await site.api('POST', '/offerings', {
 		name: 'laptop', title: 'PC の貸与', category: 'hardware', fulfilment_group: 'desk',
 		form: [
@@ -116,6 +118,7 @@ export const tests = {
 		await page.waitForURL((u) => u.pathname.startsWith('/portal'));
 		await shot(ctx, page, 'portal-home');
 		await page.goto(`${site.url}/portal/catalog`);
+		await page.locator('[data-testid=service-item][data-service=mail]').waitFor(); // the service catalogue
 		await page.locator('[data-testid=catalog-item][data-offering=laptop]').click();
 		await page.getByTestId('request-form').waitFor();
 		// the form refuses a missing answer, naming it

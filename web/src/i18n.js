@@ -194,6 +194,7 @@ const S = {
   portal_kb_placeholder: ['例: VPN 接続できない', 'e.g. VPN cannot connect'],
   portal_catalog: ['サービスカタログ', 'Request catalogue'],
   portal_catalog_intro: ['必要なものを選んで申請してください。', 'Choose what you need and ask for it.'],
+  portal_services: ['提供中のサービス', 'Our services'],
   portal_report: ['問題を報告', 'Report a problem'],
   portal_report_intro: ['困っていることを教えてください。入力中に関連するナレッジを表示します。', 'Tell us what is wrong. Matching articles appear while you type.'],
   portal_tickets: ['マイチケット', 'My tickets'],

@@ -47,10 +47,21 @@ export async function portalHome(main, ctx) {
 export async function portalCatalog(main, ctx) {
   setTitle(t('portal_catalog'));
   replace(main, head(t('portal_catalog'), t('portal_catalog_intro')), h('p.muted', t('loading')));
-  let d;
-  try { d = await get('/offerings', { state: 'published', limit: 500, sort: 'title', total: 'false' }); }
-  catch (e) { if (isCurrent(ctx.id)) errorPage(main, e); return; }
+  let d, svc;
+  try {
+    [d, svc] = await Promise.all([
+      get('/offerings', { state: 'published', limit: 500, sort: 'title', total: 'false' }),
+      get('/services', { state: 'live', limit: 500, sort: 'name', total: 'false' }).catch(() => ({ items: [] })),
+    ]);
+  } catch (e) { if (isCurrent(ctx.id)) errorPage(main, e); return; }
   if (!isCurrent(ctx.id)) return;
+  // the service catalogue: what is offered, then what can be asked for
+  const services = svc.items.length ? h('section.catgroup',
+    h('h2', t('portal_services')),
+    h('ul.catalog', { 'data-testid': 'service-catalog' }, svc.items.map(s => h('li',
+      h('div.catitem', { 'data-testid': 'service-item', 'data-service': s.name },
+        h('strong', s.display_name || s.name),
+        s.description ? h('span', s.description.length > 140 ? s.description.slice(0, 140) + '…' : s.description) : null))))) : null;
   const ot = typeByName('offering');
   const catF = ot && field(ot, 'category');
   const groups = new Map();
@@ -64,7 +75,7 @@ export async function portalCatalog(main, ctx) {
     h('ul.catalog', { 'data-testid': 'catalog' }, items.map(o => h('li',
       h('a.catitem', { href: `/portal/catalog/${encodeURIComponent(o.name)}`, 'data-testid': 'catalog-item', 'data-offering': o.name },
         h('strong', o.title), o.description ? h('span', o.description.length > 140 ? o.description.slice(0, 140) + '…' : o.description) : null))))));
-  replace(main, head(t('portal_catalog'), t('portal_catalog_intro')), sections.length ? sections : h('p', t('search_none')));
+  replace(main, head(t('portal_catalog'), t('portal_catalog_intro')), sections.length ? sections : h('p', t('search_none')), services);
 }
 
 // A widget for one field of an offering's form (kinds: text, longtext, integer,
