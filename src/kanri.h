@@ -86,6 +86,10 @@ typedef struct kn_buf {
 
 void kn_buf_init(kn_buf *b, size_t max);
 void kn_buf_release(kn_buf *b);
+/* Append the whole file at path to b; 0, or -1 when it cannot be read. */
+int kn_buf_read_file(kn_buf *b, const char *path);
+/* The folder for temporary files: $TMPDIR, else /tmp. */
+const char *kn_tmpdir(void);
 int kn_buf_add(kn_buf *b, const void *p, size_t n);
 int kn_buf_adds(kn_buf *b, const char *s);
 int kn_buf_addf(kn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -124,19 +124,12 @@ static int read_overlays(const char *datadir, json_t **out, kn_error *err)
 		if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".json") != 0)
 			continue;
 		char *path = kn_xasprintf("%s/%s", dir, de->d_name);
-		FILE *f = fopen(path, "rb");
 		kn_buf b;
 		kn_buf_init(&b, 0);
-		char chunk[4096];
-		size_t got;
-		while (f && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-			kn_buf_add(&b, chunk, got);
-		if (!f || ferror(f))
+		if (kn_buf_read_file(&b, path) != 0)
 			rc = kn_fail(err, KN_EINTERNAL, "", "cannot read %s", path);
 		else
 			json_object_set_new(o, de->d_name, json_stringn(b.data ? b.data : "", b.len));
-		if (f)
-			fclose(f);
 		kn_buf_release(&b);
 		free(path);
 	}
@@ -205,8 +198,7 @@ int kn_backup(kn_engine *e, const char *path, kn_copy_stats *stats, FILE *progre
  * anything is created: a damaged backup is refused and leaves no trace. */
 static int verify_backup(kn_store *src, const json_t *overlays, FILE *progress, kn_error *err)
 {
-	const char *tmpdir = getenv("TMPDIR");
-	char *dir = kn_xasprintf("%s/kanri-restore.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+	char *dir = kn_xasprintf("%s/kanri-restore.XXXXXX", kn_tmpdir());
 	if (!mkdtemp(dir)) {
 		int rc = kn_fail(err, KN_EINTERNAL, "", "mkdtemp %s: %s", dir, strerror(errno));
 		free(dir);

@@ -186,10 +186,14 @@ static int xlsx_file(kn_engine *e, const kn_user *u, const kn_type *t, const kn_
 		     size_t np, const json_t *cols, bool ja, char **body, size_t *len,
 		     kn_error *err)
 {
-	char path[] = "/tmp/kanri-export-XXXXXX";
+	char *path = kn_xasprintf("%s/kanri-export-XXXXXX", kn_tmpdir());
 	int fd = mkstemp(path);
-	if (fd < 0)
-		return kn_fail(err, KN_EINTERNAL, "", "cannot make a temporary file: %s", strerror(errno));
+	if (fd < 0) {
+		int rc0 = kn_fail(err, KN_EINTERNAL, "", "cannot make a temporary file in %s: %s",
+			      kn_tmpdir(), strerror(errno));
+		free(path);
+		return rc0;
+	}
 	close(fd);
 	lxw_workbook *wb = workbook_new(path);
 	lxw_worksheet *ws = wb ? workbook_add_worksheet(wb, t->plural) : NULL;
@@ -197,6 +201,7 @@ static int xlsx_file(kn_engine *e, const kn_user *u, const kn_type *t, const kn_
 		if (wb)
 			workbook_close(wb);
 		unlink(path);
+		free(path);
 		return kn_fail(err, KN_EINTERNAL, "", "cannot make the workbook");
 	}
 	lxw_format *head = workbook_add_format(wb);
@@ -218,21 +223,18 @@ static int xlsx_file(kn_engine *e, const kn_user *u, const kn_type *t, const kn_
 		rc = kn_fail(err, KN_EINTERNAL, "", "cannot write the workbook: %s",
 			     lxw_strerror(closed));
 	if (!rc) {
-		FILE *f = fopen(path, "rb");
 		kn_buf b;
 		kn_buf_init(&b, 0);
-		char chunk[65536];
-		size_t got;
-		while (f && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-			kn_buf_add(&b, chunk, got);
-		if (f)
-			fclose(f);
-		else
+		if (kn_buf_read_file(&b, path) != 0) {
+			kn_buf_release(&b);
 			rc = kn_fail(err, KN_EINTERNAL, "", "cannot read the workbook back");
-		*body = b.data;
-		*len = b.len;
+		} else {
+			*body = b.data;
+			*len = b.len;
+		}
 	}
 	unlink(path);
+	free(path);
 	return rc;
 }
 

@@ -428,3 +428,25 @@ int kn_json_write(kn_buf *b, const json_t *j)
 	}
 	return kn_buf_add(b, "null", 4);
 }
+
+int kn_buf_read_file(kn_buf *b, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	char chunk[65536];
+	size_t got;
+	int rc = 0;
+	while (!rc && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+		rc = kn_buf_add(b, chunk, got);
+	if (ferror(f))
+		rc = -1;
+	fclose(f);
+	return rc ? -1 : 0;
+}
+
+const char *kn_tmpdir(void)
+{
+	const char *d = getenv("TMPDIR");
+	return d && *d ? d : "/tmp";
+}

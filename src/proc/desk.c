@@ -499,6 +499,24 @@ static int desk_run(kn_engine *e, const kn_user *u, const kn_type *t, const peri
 	return rc;
 }
 
+/* What every report checks first: the caller may see reports, only the
+ * report's own parameters (known) are given, the period and the format. */
+static int report_params(kn_engine *e, const kn_user *u, const kn_param *p, size_t np,
+			 const char *const *known, const kn_type **t, period *pd, bool *want_csv,
+			 kn_error *err)
+{
+	int rc = may_report(u, err);
+	if (!rc)
+		rc = incident_type(e, t, err);
+	if (!rc)
+		rc = only(p, np, known, err);
+	if (!rc)
+		rc = period_parse(p, np, pd, err);
+	if (!rc)
+		rc = csv_param(p, np, want_csv, err);
+	return rc;
+}
+
 int kn_report_desk(kn_engine *e, const kn_user *u, const kn_param *p, size_t np, json_t **out,
 		   char **csv, size_t *csv_len, kn_error *err)
 {
@@ -510,17 +528,9 @@ int kn_report_desk(kn_engine *e, const kn_user *u, const kn_param *p, size_t np,
 	*out = NULL;
 	if (csv)
 		*csv = NULL;
-	int rc = may_report(u, err);
-	if (!rc)
-		rc = incident_type(e, &t, err);
-	if (!rc)
-		rc = only(p, np, known, err);
-	if (!rc)
-		rc = period_parse(p, np, &pd, err);
+	int rc = report_params(e, u, p, np, known, &t, &pd, &want_csv, err);
 	if (!rc)
 		rc = param(p, np, "group", &group, err);
-	if (!rc)
-		rc = csv_param(p, np, &want_csv, err);
 	if (rc)
 		return rc;
 	desk d = {0};
@@ -640,13 +650,7 @@ int kn_report_trends(kn_engine *e, const kn_user *u, const kn_param *p, size_t n
 	*out = NULL;
 	if (csv)
 		*csv = NULL;
-	int rc = may_report(u, err);
-	if (!rc)
-		rc = incident_type(e, &t, err);
-	if (!rc)
-		rc = only(p, np, known, err);
-	if (!rc)
-		rc = period_parse(p, np, &pd, err);
+	int rc = report_params(e, u, p, np, known, &t, &pd, &want_csv, err);
 	if (!rc)
 		rc = param(p, np, "by", &by, err);
 	if (!rc)
@@ -661,8 +665,6 @@ int kn_report_trends(kn_engine *e, const kn_user *u, const kn_param *p, size_t n
 				     "threshold must be a whole number of at least 1");
 		threshold = n;
 	}
-	if (!rc)
-		rc = csv_param(p, np, &want_csv, err);
 	if (rc)
 		return rc;
 	char thr[24];
