@@ -23,6 +23,7 @@
 #include "core/jobs.h"
 #include "core/record.h"
 #include "http/http.h"
+#include "proc/sla.h"
 
 #define ACTOR "system"
 #define DEFAULT_LISTEN "127.0.0.1:8080"
@@ -286,6 +287,8 @@ static int cmd_init(const command *cmd, int argc, char **argv)
 	const char *env = getenv("KANRI_ADMIN_PASSWORD");
 	char *pw = env && *env ? kn_xstrdup(env) : kn_random_token(12);
 	int rc = kn_user_add(e, ACTOR, "admin", "admin", NULL, pw, &err);
+	if (!rc)
+		rc = kn_sla_seed(e, &err);
 	kn_engine_close(e);
 	if (rc) {
 		free(pw);
@@ -542,6 +545,111 @@ out:
 	return rc;
 }
 
+/* kanri calendar due|between: the options become the parameters of
+ * GET /calendar/due|between, answered the same way. */
+static int calendar_calc(const command *cmd, int argc, char **argv, bool due)
+{
+	static const char *const names[] = {"from", "to", "duration", "hours", "days", "holidays",
+					    "zone", "except", "calendar", "data", "json"};
+	enum { NNAMES = sizeof names / sizeof names[0] };
+	struct option lo[NNAMES + 2];
+	for (int i = 0; i < NNAMES; i++)
+		lo[i] = (struct option){names[i], strcmp(names[i], "json") ? required_argument
+									    : no_argument,
+					NULL, 256 + i};
+	lo[NNAMES] = (struct option){"help", no_argument, NULL, 'h'};
+	lo[NNAMES + 1] = (struct option){0};
+	kn_param p[48];
+	size_t np = 0;
+	const char *data = NULL, *calname = NULL;
+	bool json = false;
+	int c;
+	while ((c = next_opt(cmd, argc, argv, ":h", lo)) != -1) {
+		if (c < 0)
+			return opt_exit(c);
+		const char *n = names[c - 256];
+		if (!strcmp(n, "json"))
+			json = true;
+		else if (!strcmp(n, "data"))
+			data = optarg;
+		else if ((!strcmp(n, "to") && due) || (!strcmp(n, "duration") && !due))
+			return usage_error(cmd, "--%s is not an option of this command", n);
+		else if (np < 48)
+			p[np++] = (kn_param){!strcmp(n, "zone") ? "time_zone" : n, optarg};
+		if (!strcmp(n, "calendar"))
+			calname = optarg;
+	}
+	if (argc > optind)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (calname && !data)
+		return usage_error(cmd, "--calendar NAME is a stored calendar: give --data DIR too");
+	if (data && !calname)
+		return usage_error(cmd, "--data DIR goes with --calendar NAME");
+	kn_engine *e = NULL;
+	if (data && open_engine(cmd, data, &e))
+		return 1;
+	json_t *out = NULL;
+	kn_error err = {0};
+	int rc = kn_calendar_api(e, NULL, due, p, np, &out, &err);
+	if (e)
+		kn_engine_close(e);
+	if (rc)
+		return engine_error(cmd, &err);
+	if (json) {
+		char *s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("%s\n", s);
+		free(s);
+	} else if (due) {
+		printf("%s\n", json_string_value(json_object_get(out, "due")));
+	} else {
+		printf("%s (%lld seconds)\n", json_string_value(json_object_get(out, "duration")),
+		       (long long)json_integer_value(json_object_get(out, "seconds")));
+	}
+	json_decref(out);
+	return 0;
+}
+
+static int cmd_calendar_due(const command *cmd, int argc, char **argv)
+{
+	return calendar_calc(cmd, argc, argv, true);
+}
+
+static int cmd_calendar_between(const command *cmd, int argc, char **argv)
+{
+	return calendar_calc(cmd, argc, argv, false);
+}
+
+static int cmd_sla_recompute(const command *cmd, int argc, char **argv)
+{
+	const char *data = NULL;
+	int rc0 = data_only(cmd, argc, argv, &data);
+	if (rc0 >= 0)
+		return rc0;
+	kn_engine *e;
+	if (open_engine(cmd, data, &e))
+		return 1;
+	kn_error err = {0};
+	int64_t n = 0, changed = 0;
+	int rc = kn_sla_recompute(e, &n, &changed, &err);
+	kn_engine_close(e);
+	if (rc)
+		return engine_error(cmd, &err);
+	printf("%lld clocks checked, %lld records changed\n", (long long)n, (long long)changed);
+	return 0;
+}
+
+#define CALENDAR_OPTS                                                                         \
+	"  --hours SPANS      service hours each open day: 09:00-18:00, or\n"                    \
+	"                     09:00-12:00,13:00-18:00 (default 09:00-18:00)\n"                    \
+	"  --days DAYS        open weekdays: mon-fri, mon,wed,fri, mon-sat (default mon-fri)\n"   \
+	"  --holidays SET     jp (Japanese public holidays, the default) or none\n"              \
+	"  --zone ZONE        the time zone: Asia/Tokyo (default), America/New_York, +09:00\n"  \
+	"  --except DATES     closed dates: 12-29..01-03 (every year), 2026-12-26, or other\n"   \
+	"                     hours on them: 2026-12-26=10:00-15:00 (repeatable)\n"             \
+	"  --data DIR --calendar NAME\n"                                                          \
+	"                     a stored calendar instead of the options above\n"                  \
+	"  --json             the whole answer as JSON\n"
+
 /* ---- the command table ------------------------------------------------------ */
 
 static const command commands[] = {
@@ -600,6 +708,23 @@ static const command commands[] = {
 	 "  --store DSN   restore into this PostgreSQL database (empty; default: SQLite\n"
 	 "                in DIR)\n"
 	 "\nThe restored journal and records are verified before the command succeeds.\n"},
+	{"calendar due", cmd_calendar_due,
+	 "--from TIME --duration D [calendar options | --data DIR --calendar NAME]",
+	 "Print the instant a duration of business time after a start ends.",
+	 "  --from TIME        the start, with its zone: 2026-11-20T15:30+09:00\n"
+	 "  --duration D       business time: 6h, 90m, 1h30m, PT6H\n" CALENDAR_OPTS
+	 "\nThe due instant is printed in the calendar's zone. A start outside service\n"
+	 "hours counts from the next opening.\n"},
+	{"calendar between", cmd_calendar_between,
+	 "--from TIME --to TIME [calendar options | --data DIR --calendar NAME]",
+	 "Print the business time between two instants.",
+	 "  --from TIME        the first instant, with its zone\n"
+	 "  --to TIME          the second instant, with its zone\n" CALENDAR_OPTS},
+	{"sla recompute", cmd_sla_recompute, "--data DIR",
+	 "Recompute the due times of every open ticket from the current agreements.",
+	 "  --data DIR   the data folder\n"
+	 "\nThe server does this by itself within a minute of a change to an agreement,\n"
+	 "a calendar or a holiday; this runs it now.\n"},
 	{"migrate-store", cmd_migrate_store, "--data DIR --to DSN",
 	 "Move an installation to another store (SQLite to PostgreSQL, or back).",
 	 "  --data DIR   the data folder (stop its server first)\n"

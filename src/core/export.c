@@ -259,7 +259,7 @@ int kn_rec_export(kn_engine *e, const kn_user *u, const kn_type *t, const kn_par
 	*len = 0;
 	if (xlsx) {
 		rc = xlsx_file(e, u, t, p, np, cols, ja, body, len, err);
-		*ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+		*ctype = KN_XLSX_TYPE;
 	} else {
 		struct csv c = {.cols = cols};
 		kn_buf_init(&c.b, 0);
@@ -277,5 +277,83 @@ int kn_rec_export(kn_engine *e, const kn_user *u, const kn_type *t, const kn_par
 		*ctype = "text/csv; charset=utf-8";
 	}
 	json_decref(cols);
+	return rc;
+}
+
+/* ---- tables as a workbook ------------------------------------------------------ */
+
+int kn_xlsx_tables(const json_t *sheets, char **body, size_t *len, kn_error *err)
+{
+	char *path = kn_xasprintf("%s/kanri-report-XXXXXX", kn_tmpdir());
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		int rc0 = kn_fail(err, KN_EINTERNAL, "", "cannot make a temporary file in %s: %s",
+				  kn_tmpdir(), strerror(errno));
+		free(path);
+		return rc0;
+	}
+	close(fd);
+	lxw_workbook *wb = workbook_new(path);
+	int rc = wb ? 0 : kn_fail(err, KN_EINTERNAL, "", "cannot make the workbook");
+	lxw_format *head = wb ? workbook_add_format(wb) : NULL;
+	if (head)
+		format_set_bold(head);
+	size_t i;
+	json_t *sh;
+	json_array_foreach(sheets, i, sh)
+	{
+		if (rc)
+			break;
+		lxw_worksheet *ws =
+		    workbook_add_worksheet(wb, json_string_value(json_object_get(sh, "name")));
+		if (!ws) {
+			rc = kn_fail(err, KN_EINTERNAL, "", "cannot add a worksheet");
+			break;
+		}
+		const json_t *cols = json_object_get(sh, "columns"), *rows = json_object_get(sh, "rows");
+		size_t c;
+		json_t *v;
+		json_array_foreach(cols, c, v)
+		{
+			worksheet_write_string(ws, 0, (lxw_col_t)c, json_string_value(v), head);
+			worksheet_set_column(ws, (lxw_col_t)c, (lxw_col_t)c, 16, NULL);
+		}
+		worksheet_freeze_panes(ws, 1, 0);
+		size_t r;
+		json_t *row;
+		json_array_foreach(rows, r, row)
+		{
+			json_array_foreach(row, c, v)
+			{
+				lxw_row_t y = (lxw_row_t)(r + 1);
+				lxw_col_t x = (lxw_col_t)c;
+				if (json_is_integer(v))
+					worksheet_write_number(ws, y, x, (double)json_integer_value(v), NULL);
+				else if (json_is_real(v))
+					worksheet_write_number(ws, y, x, json_real_value(v), NULL);
+				else if (json_is_boolean(v))
+					worksheet_write_boolean(ws, y, x, json_is_true(v), NULL);
+				else if (json_is_string(v))
+					worksheet_write_string(ws, y, x, json_string_value(v), NULL);
+			}
+		}
+	}
+	lxw_error closed = wb ? workbook_close(wb) : LXW_NO_ERROR;
+	if (!rc && closed != LXW_NO_ERROR)
+		rc = kn_fail(err, KN_EINTERNAL, "", "cannot write the workbook: %s",
+			     lxw_strerror(closed));
+	if (!rc) {
+		kn_buf b;
+		kn_buf_init(&b, 0);
+		if (kn_buf_read_file(&b, path) != 0) {
+			kn_buf_release(&b);
+			rc = kn_fail(err, KN_EINTERNAL, "", "cannot read the workbook back");
+		} else {
+			*body = b.data;
+			*len = b.len;
+		}
+	}
+	unlink(path);
+	free(path);
 	return rc;
 }

@@ -18,4 +18,10 @@
 int kn_rec_export(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param *p,
 		  size_t np, char **body, size_t *len, const char **ctype, kn_error *err);
 
+/* Tables as an Excel workbook: sheets is [{"name", "columns": [header
+ * texts], "rows": [[values]]}], a sheet each. *body (malloc'd, *len bytes). */
+int kn_xlsx_tables(const json_t *sheets, char **body, size_t *len, kn_error *err);
+
+#define KN_XLSX_TYPE "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/jobs.h"
+#include "core/clock.h"
 #include "core/rules.h"
 
 #define TICK_MS 1000
@@ -77,8 +78,9 @@ static int64_t slot_from(const jobdef *j, int64_t t)
 /* The declarations' timer rules: escalations, automatic closure... */
 static int run_timers(kn_engine *e, const jobdef *j, int64_t due, kn_error *err)
 {
-	int fired;
-	return kn_rules_timers(e, kn_now_ms(), &fired, err);
+	int fired, n;
+	int rc = kn_rules_timers(e, kn_now_ms(), &fired, err);
+	return rc ? rc : kn_clocks_tick(e, kn_now_ms(), &n, err);
 }
 
 static int purge_sessions(kn_engine *e, const jobdef *j, int64_t due, kn_error *err)

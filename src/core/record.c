@@ -21,6 +21,7 @@
 
 #include "core/jobs.h"
 #include "core/record.h"
+#include "core/clock.h"
 #include "core/rules.h"
 #include "core/search.h"
 
@@ -821,6 +822,8 @@ static void record_digest(const kn_type *t, const json_t *rec, bool all_fields, 
 	}
 	for (size_t i = 0; i < t->nfields; i++) {
 		json_t *v = json_object_get(rec, t->fields[i].name);
+		if (t->fields[i].derived)
+			continue;
 		if (v && !json_is_null(v))
 			json_object_set(c, t->fields[i].name, v);
 		else if (all_fields)
@@ -1102,6 +1105,10 @@ static int create_prepare(kn_engine *e, const kn_user *u, const kn_type *t, cons
 		rc = kn_rules_before(e, t, KN_ON_CREATE, NULL, rec, NULL, err);
 		if (!rc)
 			rc = compute_fields(t, rec, err);
+	}
+	if (!rc && !import && t->nclocks) {
+		json_object_set_new(rec, "state", json_string((*st)->name));
+		rc = kn_clocks_apply(e, t, rec, kn_now_ms(), err);
 	}
 	if (rc) {
 		json_decref(rec);
@@ -1390,6 +1397,27 @@ int kn_rec_save_tx(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec
 	return save_in_txn(e, u, t, rec, action, changes, reason, &ev, err);
 }
 
+int kn_rec_system_save_tx(kn_engine *e, const kn_type *t, const json_t *before, json_t *rec,
+			  const char *reason, kn_error *err)
+{
+	json_t *changes = json_array();
+	note_computed(t, before, rec, changes);
+	int rc = 0;
+	if (json_array_size(changes) && t->nrules) {
+		rc = kn_rules_before(e, t, KN_ON_UPDATE, NULL, rec, changes, err);
+		if (!rc)
+			rc = compute_fields(t, rec, err);
+		if (!rc)
+			note_computed(t, before, rec, changes);
+	}
+	if (!rc && json_array_size(changes)) {
+		wevent ev = {KN_ON_UPDATE, NULL, 0};
+		rc = save_in_txn(e, NULL, t, rec, "update", changes, reason, &ev, err);
+	}
+	json_decref(changes);
+	return rc;
+}
+
 int kn_rec_update(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
 		  int64_t if_version, const json_t *body, json_t **out, kn_error *err)
 {
@@ -1451,6 +1479,8 @@ int kn_rec_update(kn_engine *e, const kn_user *u, const kn_type *t, const char *
 		if (!rc)
 			rc = compute_fields(t, rec, err);
 	}
+	if (!rc && json_array_size(changes) && t->nclocks)
+		rc = kn_clocks_apply(e, t, rec, kn_now_ms(), err);
 	if (!rc && json_array_size(changes)) {
 		note_computed(t, before, rec, changes);
 		rc = save(e, u, t, rec, "update", changes, reason, (wevent){KN_ON_UPDATE, NULL, 0},
@@ -1573,6 +1603,8 @@ static int transition_apply(kn_engine *e, const kn_user *u, const kn_type *t, js
 		rc = kn_rules_before(e, t, KN_ON_TRANSITION, tr->name, rec, changes, err);
 	if (!rc)
 		rc = compute_fields(t, rec, err);
+	if (!rc && t->nclocks)
+		rc = kn_clocks_apply(e, t, rec, kn_now_ms(), err);
 	if (!rc)
 		rc = guards_ok(e, t, tr, rec, in_tx, err);
 	if (!rc)

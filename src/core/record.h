@@ -180,6 +180,12 @@ int kn_rec_fire_tx(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec
 int kn_rec_save_tx(kn_engine *e, const kn_user *u, const kn_type *t, json_t *rec,
 		   const char *action, json_t *changes, const char *reason, int depth,
 		   kn_error *err);
+/* Store rec, which the system changed in memory from before (the record as
+ * read in this write transaction: a clock's warning or breach), as its next
+ * version: the rules' "set" for an update run first, the journal names
+ * every changed field, then the rules' notifications follow. */
+int kn_rec_system_save_tx(kn_engine *e, const kn_type *t, const json_t *before, json_t *rec,
+			  const char *reason, kn_error *err);
 /* SHA-256 hex of a record's canonical row (system attributes and fields). */
 void kn_record_digest(const kn_type *t, const json_t *rec, char out[65]);
 

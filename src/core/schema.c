@@ -397,6 +397,7 @@ static int field_build(loadctx *c, json_t *o, kn_field *f)
 	f->immutable = json_is_true(json_object_get(o, "immutable"));
 	f->key = json_is_true(json_object_get(o, "key"));
 	f->custom = json_is_true(json_object_get(o, "custom"));
+	f->derived = json_is_true(json_object_get(o, "derived"));
 	if (roles(c, json_object_get(o, "hidden"), "hidden", &f->hidden))
 		return c->err->code;
 	json_t *sw = json_object_get(o, "search");
@@ -849,6 +850,130 @@ static int rules_build(loadctx *c, kn_type *t, json_t *a)
 	return 0;
 }
 
+/* ---- clocks --------------------------------------------------------------- */
+
+static const struct {
+	const char *suffix, *kind, *ja, *en;
+	bool derived, enduser_sees;
+} clock_fields[KN_CLOCK_NFIELDS] = {
+	[KN_CLOCK_TARGET] = {"target", "integer", "目標（秒）", "target (seconds)", false, false},
+	[KN_CLOCK_DUE] = {"due", "datetime", "期限", "due", true, true},
+	[KN_CLOCK_STATE] = {"state", "enum", "の状態", "clock", false, true},
+	[KN_CLOCK_BREACHED] = {"breached", "boolean", "違反", "breached", false, true},
+	[KN_CLOCK_BREACHED_AT] = {"breached_at", "datetime", "違反日時", "breached at", false, false},
+	[KN_CLOCK_ELAPSED] = {"elapsed", "integer", "経過（秒）", "elapsed (seconds)", false, false},
+	[KN_CLOCK_SINCE] = {"since", "datetime", "計測再開", "running since", false, false},
+	[KN_CLOCK_STOPPED_AT] = {"stopped_at", "datetime", "停止日時", "stopped at", false, false},
+	[KN_CLOCK_WARNED] = {"warned", "integer", "警告済み（%）", "warned (%)", false, false},
+	[KN_CLOCK_NEXT] = {"next", "datetime", "次の確認", "next check", true, false},
+};
+
+/* The fields and indexes a type's clocks generate, added to its
+ * declaration o before its fields are built. */
+static int clocks_expand(loadctx *c, json_t *o)
+{
+	json_t *cl = json_object_get(o, "clocks");
+	if (!cl)
+		return 0;
+	json_t *list = json_object_get(cl, "list");
+	if (!json_is_object(cl) || !json_is_array(list) || !json_array_size(list) ||
+	    json_array_size(list) > KN_MAX_CLOCKS)
+		return bad(c, "clocks", "clocks must be {\"agreement\": FIELD, \"list\": [1 to %d "
+			   "clocks]}", KN_MAX_CLOCKS);
+	json_t *fields = json_object_get(o, "fields"), *ix = json_object_get(o, "indexes");
+	if (!json_is_array(fields))
+		return bad(c, "fields", "fields must be a list");
+	if (!ix)
+		json_object_set_new(o, "indexes", ix = json_array());
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v)
+	{
+		const char *name = json_string_value(json_object_get(v, "name"));
+		if (!kn_ident_ok(name) || strlen(name) > 24)
+			return bad(c, "clocks", "a clock needs a lowercase name of at most 24 characters");
+		json_t *lab = json_object_get(v, "label");
+		const char *lja = json_string_value(json_object_get(lab, "ja"));
+		const char *len = json_string_value(json_object_get(lab, "en"));
+		for (int k = 0; k < KN_CLOCK_NFIELDS; k++) {
+			char fname[64];
+			snprintf(fname, sizeof fname, "%s_%s", name, clock_fields[k].suffix);
+			json_t *f = json_pack("{s:s,s:s,s:b,s:{s:s+,s:s++}}", "name", fname, "kind",
+					      clock_fields[k].kind, "readonly", 1, "label", "ja",
+					      lja ? lja : name, clock_fields[k].ja, "en",
+					      len ? len : name, " ", clock_fields[k].en);
+			if (!f)
+				return bad(c, "clocks", "clock '%s': cannot declare its fields", name);
+			if (clock_fields[k].derived)
+				json_object_set_new(f, "derived", json_true());
+			if (!clock_fields[k].enduser_sees)
+				json_object_set_new(f, "hidden", json_pack("[s]", "enduser"));
+			if (k == KN_CLOCK_STATE)
+				json_object_set_new(
+				    f, "values",
+				    json_pack("[{s:s,s:{s:s,s:s}},{s:s,s:{s:s,s:s}},"
+					      "{s:s,s:{s:s,s:s}},{s:s,s:{s:s,s:s}}]",
+					      "value", "running", "label", "ja", "計測中", "en", "Running",
+					      "value", "paused", "label", "ja", "一時停止", "en", "Paused",
+					      "value", "stopped", "label", "ja", "停止", "en", "Stopped",
+					      "value", "cancelled", "label", "ja", "取消", "en", "Cancelled"));
+			json_array_append_new(fields, f);
+		}
+		char a[64], b[64];
+		snprintf(a, sizeof a, "%s_next", name);
+		json_array_append_new(ix, json_pack("[s]", a));
+		snprintf(a, sizeof a, "%s_state", name);
+		snprintf(b, sizeof b, "%s_due", name);
+		json_array_append_new(ix, json_pack("[ss]", a, b));
+		snprintf(b, sizeof b, "%s_stopped_at", name);
+		json_array_append_new(ix, json_pack("[ss]", a, b));
+	}
+	return 0;
+}
+
+/* The clocks' conditions, once the fields and states are built. */
+static int clocks_build(loadctx *c, kn_type *t, json_t *o)
+{
+	json_t *cl = json_object_get(o, "clocks");
+	if (!cl)
+		return 0;
+	t->agreement_field = json_string_value(json_object_get(cl, "agreement"));
+	const kn_field *af = t->agreement_field ? kn_type_field(t, t->agreement_field) : NULL;
+	if (!af || af->kind != KN_REF || !af->readonly)
+		return bad(c, "clocks", "clocks.agreement must name a read-only reference field");
+	json_t *list = json_object_get(cl, "list");
+	t->clocks = kn_xcalloc(json_array_size(list), sizeof *t->clocks);
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v)
+	{
+		kn_clock *k = &t->clocks[t->nclocks++];
+		k->name = json_string_value(json_object_get(v, "name"));
+		for (size_t j = 0; j + 1 < t->nclocks; j++)
+			if (strcmp(t->clocks[j].name, k->name) == 0)
+				return bad(c, "clocks", "clock '%s' declared twice", k->name);
+		json_t *lab = json_object_get(v, "label");
+		k->label_ja = json_string_value(json_object_get(lab, "ja"));
+		k->label_en = json_string_value(json_object_get(lab, "en"));
+		if (!k->label_ja || !k->label_en)
+			return bad(c, "clocks", "clock '%s' needs label ja and en", k->name);
+		k->once = json_is_true(json_object_get(v, "once"));
+		for (int f = 0; f < KN_CLOCK_NFIELDS; f++) {
+			char fname[64];
+			snprintf(fname, sizeof fname, "%s_%s", k->name, clock_fields[f].suffix);
+			const kn_field *fd = kn_type_field(t, fname);
+			k->field[f] = fd->name;
+		}
+		if (when_build(c, t, json_object_get(v, "pause"), &k->pause, "clocks.pause") ||
+		    when_build(c, t, json_object_get(v, "stop"), &k->stop, "clocks.stop") ||
+		    when_build(c, t, json_object_get(v, "cancel"), &k->cancel, "clocks.cancel"))
+			return c->err->code;
+		if (!k->stop.n)
+			return bad(c, "clocks", "clock '%s' needs a stop condition", k->name);
+	}
+	return 0;
+}
+
 static int type_build(loadctx *c, json_t *o, kn_type *t)
 {
 	t->decl = json_incref(o);
@@ -860,6 +985,8 @@ static int type_build(loadctx *c, json_t *o, kn_type *t)
 	if (parse_number(c, json_string_value(json_object_get(o, "number")), t))
 		return c->err->code;
 
+	if (clocks_expand(c, o))
+		return c->err->code;
 	json_t *fa = json_object_get(o, "fields");
 	if (!json_is_array(fa))
 		return bad(c, "fields", "fields must be a list");
@@ -979,7 +1106,7 @@ static int type_build(loadctx *c, json_t *o, kn_type *t)
 		if (field_links_check(c, t, &t->fields[i]))
 			return c->err->code;
 	if (restricts_build(c, t, json_object_get(o, "restrict")) ||
-	    rules_build(c, t, json_object_get(o, "rules")))
+	    rules_build(c, t, json_object_get(o, "rules")) || clocks_build(c, t, o))
 		return c->err->code;
 	t->owner_field = json_string_value(json_object_get(o, "owner_field"));
 	if (t->owner_field) {
@@ -1092,6 +1219,11 @@ static int links_check(loadctx *c, const kn_schema *s, const kn_type *t)
 		return c->err->code;
 	for (size_t i = 0; i < t->nrules; i++)
 		if (when_links(c, s, t, &t->rules[i].when))
+			return c->err->code;
+	for (size_t i = 0; i < t->nclocks; i++)
+		if (when_links(c, s, t, &t->clocks[i].pause) ||
+		    when_links(c, s, t, &t->clocks[i].stop) ||
+		    when_links(c, s, t, &t->clocks[i].cancel))
 			return c->err->code;
 	for (size_t i = 0; i < t->ntransitions; i++)
 		for (size_t j = 0; j < t->transitions[i].nguards; j++) {
@@ -1407,6 +1539,10 @@ void kn_schema_free(kn_schema *s)
 			free(r->notify_fields), free(r->children_copy);
 		}
 		free(t->rules);
+		for (size_t i = 0; i < t->nclocks; i++)
+			free(t->clocks[i].pause.m), free(t->clocks[i].stop.m),
+			    free(t->clocks[i].cancel.m);
+		free(t->clocks);
 		free(t->transitions);
 		for (size_t i = 0; i < t->nindexes; i++) {
 			size_t n = 0;

@@ -148,6 +148,9 @@ typedef struct kn_field {
 	bool immutable; /* may be set on create, never changed afterwards */
 	bool key;       /* unique; what refs to this type store */
 	bool custom;    /* added by a site overlay */
+	bool derived;   /* kept by the engine from other values (a clock's due time):
+			 * left out of the journal's record digest, so that it may be
+			 * recomputed in bulk without a journal entry per record */
 	int hidden;     /* role bits that never see this field */
 	int search;     /* text: weight in full-text search (1-9), 0 when not searched */
 	int64_t max;    /* text: code points; integer: max value */
@@ -207,6 +210,28 @@ typedef struct kn_transition {
 	size_t nguards;
 } kn_transition;
 
+/*
+ * A clock (docs/admin.md "Clocks"): business time the engine measures on a
+ * record against a target that the agreement planner gives it (an SLA's
+ * response or resolution time). It runs from creation; it pauses while
+ * `pause` holds, stops while `stop` holds (and resumes when the record
+ * leaves those states, unless `once`) and is cancelled while `cancel`
+ * holds. Its fields are generated: NAME_target, _due, _state, _breached,
+ * _breached_at, _elapsed, _since, _stopped_at, _warned and _next.
+ */
+enum { KN_CLOCK_TARGET, KN_CLOCK_DUE, KN_CLOCK_STATE, KN_CLOCK_BREACHED, KN_CLOCK_BREACHED_AT,
+       KN_CLOCK_ELAPSED, KN_CLOCK_SINCE, KN_CLOCK_STOPPED_AT, KN_CLOCK_WARNED, KN_CLOCK_NEXT,
+       KN_CLOCK_NFIELDS };
+#define KN_MAX_CLOCKS 4
+
+typedef struct kn_clock {
+	const char *name;
+	const char *label_ja, *label_en;
+	kn_when pause, stop, cancel;
+	bool once;               /* once stopped, it never resumes (first response) */
+	const char *field[KN_CLOCK_NFIELDS]; /* the generated fields' names */
+} kn_clock;
+
 typedef struct kn_type {
 	char *name;   /* "incident" */
 	char *plural; /* "incidents": the API path segment */
@@ -238,6 +263,9 @@ typedef struct kn_type {
 	size_t nrestricts;
 	kn_rule *rules;
 	size_t nrules;
+	kn_clock *clocks;
+	size_t nclocks;
+	const char *agreement_field; /* clocks: the ref field naming the agreement applied */
 	json_t *decl;              /* the merged declaration as read (owned) */
 } kn_type;
 

@@ -29,6 +29,7 @@
 #include "proc/knowledge.h"
 #include "proc/people.h"
 #include "proc/problem.h"
+#include "proc/sla.h"
 
 #define API_PREFIX "/api/v1/"
 #define MAX_SEGS 8
@@ -799,6 +800,19 @@ static void h_users(ctx *c)
 }
 
 /* GET /{type}/export?format=csv|xlsx&...: the list view as a file. */
+/* A file body (a report or an export) with its name for the download. */
+static void reply_file(ctx *c, char *body, size_t len, const char *ctype, const char *file)
+{
+	resp_clear_body(c->rs);
+	c->rs->status = 200;
+	c->rs->body = body;
+	c->rs->len = len;
+	c->rs->type = ctype;
+	char *cd = kn_xasprintf("attachment; filename=\"%s\"", file);
+	kn_http_header(c->rs, "Content-Disposition", cd);
+	free(cd);
+}
+
 static void h_export(ctx *c)
 {
 	char *body = NULL;
@@ -811,15 +825,64 @@ static void h_export(ctx *c)
 		fail(c, rc, &err);
 		return;
 	}
-	resp_clear_body(c->rs);
-	c->rs->status = 200;
-	c->rs->body = body;
-	c->rs->len = len;
-	c->rs->type = ctype;
-	char *cd = kn_xasprintf("attachment; filename=\"%s.%s\"", c->t->plural,
-				strncmp(ctype, "text/csv", 8) ? "xlsx" : "csv");
-	kn_http_header(c->rs, "Content-Disposition", cd);
-	free(cd);
+	char *file = kn_xasprintf("%s.%s", c->t->plural,
+				  strncmp(ctype, "text/csv", 8) ? "xlsx" : "csv");
+	reply_file(c, body, len, ctype, file);
+	free(file);
+}
+
+/* ---- handlers: service level management ----------------------------------- */
+
+static void calendar_calc(ctx *c, bool due)
+{
+	json_t *out = NULL;
+	kn_error err = {0};
+	int rc = kn_calendar_api(c->a->e, &c->user, due, c->rq->args, c->rq->nargs, &out, &err);
+	done(c, rc, &err, out, 200, false);
+}
+
+/* GET /calendar/due?from=&duration=&...: the due instant in business time. */
+static void h_calendar_due(ctx *c) { calendar_calc(c, true); }
+/* GET /calendar/between?from=&to=&...: the business time between two instants. */
+static void h_calendar_between(ctx *c) { calendar_calc(c, false); }
+
+/* GET /reports/sla?sla=&from=&to=[&format=json|csv|xlsx]. */
+static void h_report_sla(ctx *c)
+{
+	json_t *out = NULL;
+	char *body = NULL;
+	size_t len = 0;
+	const char *ctype = NULL;
+	kn_error err = {0};
+	int rc = kn_report_sla(c->a->e, &c->user, c->rq->args, c->rq->nargs, &out, &body, &len,
+			       &ctype, &err);
+	if (rc)
+		fail(c, rc, &err);
+	else if (!body)
+		reply(c, 200, out);
+	else
+		reply_file(c, body, len, ctype,
+			   strncmp(ctype, "text/csv", 8) ? "sla-report.xlsx" : "sla-report.csv");
+}
+
+/* GET /slas/{ref}/fit: whether the OLAs and contracts fit inside the SLA. */
+static void h_sla_fit(ctx *c)
+{
+	json_t *out = NULL;
+	kn_error err = {0};
+	int rc = kn_sla_fit(c->a->e, &c->user, c->ref, &out, &err);
+	done(c, rc, &err, out, 200, false);
+}
+
+static void h_report_satisfaction(ctx *c)
+{
+	json_t *out = NULL;
+	char *csv = NULL;
+	size_t len = 0;
+	kn_error err = {0};
+	int rc = kn_report_satisfaction(c->a->e, &c->user, c->rq->args, c->rq->nargs, &out, &csv,
+					&len, &err);
+	reply_table(c, rc, &err, out, csv, len, "satisfaction");
 }
 
 /* ---- handlers: problems, known errors, knowledge ------------------------- */
@@ -891,6 +954,11 @@ static const route routes[] = {
 	{"GET", "problems/:ref/effectiveness", h_effectiveness, 0},
 	{"GET", "reports/desk", h_report_desk, 0},
 	{"GET", "reports/incident-trends", h_report_trends, 0},
+	{"GET", "reports/sla", h_report_sla, 0},
+	{"GET", "reports/satisfaction", h_report_satisfaction, 0},
+	{"GET", "calendar/due", h_calendar_due, 0},
+	{"GET", "calendar/between", h_calendar_between, 0},
+	{"GET", "slas/:ref/fit", h_sla_fit, 0},
 	{"GET", ":type", h_list, 0},
 	{"POST", ":type", h_create, R_BODY},
 	/* before ":type/:ref", which would take "stats" for a record */

@@ -12,149 +12,17 @@
 #include "kanri.h"
 
 #include "proc/desk.h"
+#include "proc/report.h"
 
 #define ST(e) ((e)->store)
 #define OPS(e) ((e)->store->ops)
 
 #define DAY_MS (24LL * 3600 * 1000)
-/* Groups a report query may return: all of them, in practice. */
-#define REPORT_LIMIT 100000
-
-/* ---- parameters ----------------------------------------------------------- */
-
-typedef struct period {
-	char from[40], to[40]; /* normalised: YYYY-MM-DDTHH:MM:SS.mmmZ */
-} period;
-
-static void iso_ms(int64_t ms, char *out, size_t n)
-{
-	char s[32];
-	kn_format_datetime(ms, s, sizeof s);
-	snprintf(out, n, "%.19s.%03dZ", s, (int)(((ms % 1000) + 1000) % 1000));
-}
-
-/* The value of parameter name (NULL when absent); KN_EINVAL when given twice. */
-static int param(const kn_param *p, size_t np, const char *name, const char **out, kn_error *err)
-{
-	*out = NULL;
-	for (size_t i = 0; i < np; i++) {
-		if (strcmp(p[i].key, name) != 0)
-			continue;
-		if (*out)
-			return kn_fail(err, KN_EINVAL, name, "%s is given twice", name);
-		*out = p[i].value ? p[i].value : "";
-	}
-	return 0;
-}
-
-/* Every parameter is one of known (NULL-terminated). */
-static int only(const kn_param *p, size_t np, const char *const *known, kn_error *err)
-{
-	for (size_t i = 0; i < np; i++) {
-		bool ok = false;
-		for (size_t k = 0; known[k] && !ok; k++)
-			ok = strcmp(p[i].key, known[k]) == 0;
-		if (!ok)
-			return kn_fail(err, KN_EINVAL, p[i].key, "unknown parameter '%.64s'",
-				       p[i].key);
-	}
-	return 0;
-}
-
-/* A bound of the period: a date-time with a zone, or a date (its midnight
- * in the site's time zone). */
-static int bound(const kn_param *p, size_t np, const char *name, int64_t *ms, kn_error *err)
-{
-	const char *v;
-	int rc = param(p, np, name, &v, err);
-	if (rc)
-		return rc;
-	if (!v || !*v)
-		return kn_fail(err, KN_EINVAL, name,
-			       "%s is required: a date-time such as 2026-11-01T00:00:00+09:00",
-			       name);
-	if (kn_parse_datetime(v, ms))
-		return kn_fail(err, KN_EINVAL, name,
-			       "%s must be a date-time with a zone (2026-11-01T00:00:00+09:00) or a"
-			       " date, not '%.40s'",
-			       name, v);
-	if (strlen(v) == 10)
-		*ms -= (int64_t)KN_SITE_TZ_OFFSET_MIN * 60 * 1000;
-	return 0;
-}
-
-static int period_parse(const kn_param *p, size_t np, period *pd, kn_error *err)
-{
-	int64_t from, to;
-	int rc = bound(p, np, "from", &from, err);
-	if (!rc)
-		rc = bound(p, np, "to", &to, err);
-	if (!rc && from > to)
-		rc = kn_fail(err, KN_EINVAL, "from", "from must not be after to");
-	if (rc)
-		return rc;
-	iso_ms(from, pd->from, sizeof pd->from);
-	iso_ms(to, pd->to, sizeof pd->to);
-	return 0;
-}
-
-static int csv_param(const kn_param *p, size_t np, bool *csv, kn_error *err)
-{
-	const char *v;
-	int rc = param(p, np, "format", &v, err);
-	if (!rc && v && strcmp(v, "csv") != 0 && strcmp(v, "json") != 0)
-		rc = kn_fail(err, KN_EINVAL, "format", "format is json or csv");
-	*csv = !rc && v && strcmp(v, "csv") == 0;
-	return rc;
-}
-
-/* Admins, agents and auditors (whatever process roles they hold besides). */
-static int may_report(const kn_user *u, kn_error *err)
-{
-	if (u && !(u->role & (KN_ROLE_ADMIN | KN_ROLE_AGENT | KN_ROLE_AUDITOR)))
-		return kn_fail(err, KN_EFORBIDDEN, "",
-			       "reports are for agents, admins and auditors");
-	return 0;
-}
 
 static int incident_type(kn_engine *e, const kn_type **t, kn_error *err)
 {
 	*t = kn_schema_type(e->schema, "incident");
 	return *t ? 0 : kn_fail(err, KN_ENOTFOUND, "", "this site has no incidents");
-}
-
-/* ---- queries ---------------------------------------------------------------- */
-
-#define MAXP 12
-
-/* The parameters of one stats query, as a client would write them. */
-typedef struct qp {
-	kn_param p[MAXP];
-	size_t n;
-} qp;
-
-static void add(qp *q, const char *k, const char *v)
-{
-	if (q->n < MAXP)
-		q->p[q->n++] = (kn_param){k, v};
-}
-
-/* Run one stats query inside the open read transaction. The parameters
- * are the report's own: an error in them is the report's fault (a site
- * whose incidents lack a field it needs), not the client's. */
-static int stats(kn_engine *e, const kn_user *u, const kn_type *t, const qp *q, json_t **out,
-		 kn_error *err)
-{
-	kn_stats *s = NULL;
-	int rc = kn_stats_parse(t, u, q->p, q->n, &s, err);
-	if (!rc) {
-		kn_stats_set_limit(s, REPORT_LIMIT);
-		rc = kn_stats_run(e, s, out, err);
-	}
-	kn_stats_free(s);
-	if (rc == KN_EINVAL)
-		rc = kn_fail(err, KN_EINTERNAL, "", "report query: %.400s", err ? err->detail : "");
-	return rc;
 }
 
 /* ---- desk ------------------------------------------------------------------- */
@@ -420,14 +288,14 @@ static int check_group(kn_engine *e, const kn_type *t, const char *name, kn_erro
 	return rc;
 }
 
-static int desk_run(kn_engine *e, const kn_user *u, const kn_type *t, const period *pd,
+static int desk_run(kn_engine *e, const kn_user *u, const kn_type *t, const kn_period *pd,
 		    const char *group, desk *d, kn_error *err)
 {
 	char age[3][40];
 	int64_t now = kn_now_ms();
-	iso_ms(now - DAY_MS, age[0], sizeof age[0]);
-	iso_ms(now - 3 * DAY_MS, age[1], sizeof age[1]);
-	iso_ms(now - 7 * DAY_MS, age[2], sizeof age[2]);
+	kn_report_iso(now - DAY_MS, age[0], sizeof age[0]);
+	kn_report_iso(now - 3 * DAY_MS, age[1], sizeof age[1]);
+	kn_report_iso(now - 7 * DAY_MS, age[2], sizeof age[2]);
 	static const char *const hours = "created_at,resolved_at";
 	const dquery qs[] = {
 	    {F_IN, T_COUNT, 0, {{0}}, NULL, NULL, NULL},
@@ -467,30 +335,30 @@ static int desk_run(kn_engine *e, const kn_user *u, const kn_type *t, const peri
 	for (size_t i = 0; i < sizeof qs / sizeof qs[0] && !rc; i++) {
 		const dquery *dq = &qs[i];
 		for (int grouped = 1; grouped >= 0 && !rc; grouped--) {
-			qp q = {.n = 0};
+			kn_qp q = {.n = 0};
 			if (dq->how == T_MTTR_PRIORITY)
-				add(&q, "by", grouped ? "assignment_group,priority" : "priority");
+				kn_report_add(&q, "by", grouped ? "assignment_group,priority" : "priority");
 			else if (grouped)
-				add(&q, "by", "assignment_group");
+				kn_report_add(&q, "by", "assignment_group");
 			else
-				add(&q, "by", "");
+				kn_report_add(&q, "by", "");
 			if (dq->base == 0) {
-				add(&q, "created_at[gte]", pd->from);
-				add(&q, "created_at[lt]", pd->to);
+				kn_report_add(&q, "created_at[gte]", pd->from);
+				kn_report_add(&q, "created_at[lt]", pd->to);
 			} else if (dq->base == 1) {
-				add(&q, "resolved_at[gte]", pd->from);
-				add(&q, "resolved_at[lt]", pd->to);
+				kn_report_add(&q, "resolved_at[gte]", pd->from);
+				kn_report_add(&q, "resolved_at[lt]", pd->to);
 			} else {
-				add(&q, "open", "true");
+				kn_report_add(&q, "open", "true");
 			}
 			for (size_t c = 0; c < 3 && dq->c[c].k; c++)
-				add(&q, dq->c[c].k, dq->c[c].v);
+				kn_report_add(&q, dq->c[c].k, dq->c[c].v);
 			if (dq->metric_k)
-				add(&q, dq->metric_k, dq->metric_v);
+				kn_report_add(&q, dq->metric_k, dq->metric_v);
 			if (group)
-				add(&q, "assignment_group", group);
+				kn_report_add(&q, "assignment_group", group);
 			json_t *res = NULL;
-			rc = stats(e, u, t, &q, &res, err);
+			rc = kn_report_stats(e, u, t, &q, &res, err);
 			if (!rc)
 				take_all(d, res, grouped, dq->fig, dq->how, dq->sumf);
 			json_decref(res);
@@ -502,18 +370,20 @@ static int desk_run(kn_engine *e, const kn_user *u, const kn_type *t, const peri
 /* What every report checks first: the caller may see reports, only the
  * report's own parameters (known) are given, the period and the format. */
 static int report_params(kn_engine *e, const kn_user *u, const kn_param *p, size_t np,
-			 const char *const *known, const kn_type **t, period *pd, bool *want_csv,
+			 const char *const *known, const kn_type **t, kn_period *pd, bool *want_csv,
 			 kn_error *err)
 {
-	int rc = may_report(u, err);
+	int fmt = 0;
+	int rc = kn_report_may(u, 0, err);
 	if (!rc)
 		rc = incident_type(e, t, err);
 	if (!rc)
-		rc = only(p, np, known, err);
+		rc = kn_report_only(p, np, known, err);
 	if (!rc)
-		rc = period_parse(p, np, pd, err);
+		rc = kn_report_period(p, np, KN_SITE_TZ_OFFSET_MIN, pd, err);
 	if (!rc)
-		rc = csv_param(p, np, want_csv, err);
+		rc = kn_report_format(p, np, false, &fmt, err);
+	*want_csv = fmt == 1;
 	return rc;
 }
 
@@ -522,7 +392,7 @@ int kn_report_desk(kn_engine *e, const kn_user *u, const kn_param *p, size_t np,
 {
 	static const char *const known[] = {"from", "to", "group", "format", NULL};
 	const kn_type *t = NULL;
-	period pd;
+	kn_period pd;
 	bool want_csv = false;
 	const char *group = NULL;
 	*out = NULL;
@@ -530,7 +400,7 @@ int kn_report_desk(kn_engine *e, const kn_user *u, const kn_param *p, size_t np,
 		*csv = NULL;
 	int rc = report_params(e, u, p, np, known, &t, &pd, &want_csv, err);
 	if (!rc)
-		rc = param(p, np, "group", &group, err);
+		rc = kn_report_param(p, np, "group", &group, err);
 	if (rc)
 		return rc;
 	desk d = {0};
@@ -643,7 +513,7 @@ int kn_report_trends(kn_engine *e, const kn_user *u, const kn_param *p, size_t n
 {
 	static const char *const known[] = {"from", "to", "by", "threshold", "format", NULL};
 	const kn_type *t = NULL;
-	period pd;
+	kn_period pd;
 	bool want_csv = false;
 	const char *by = NULL, *th = NULL;
 	int64_t threshold = 3;
@@ -652,11 +522,11 @@ int kn_report_trends(kn_engine *e, const kn_user *u, const kn_param *p, size_t n
 		*csv = NULL;
 	int rc = report_params(e, u, p, np, known, &t, &pd, &want_csv, err);
 	if (!rc)
-		rc = param(p, np, "by", &by, err);
+		rc = kn_report_param(p, np, "by", &by, err);
 	if (!rc)
 		rc = trend_by(by, err);
 	if (!rc)
-		rc = param(p, np, "threshold", &th, err);
+		rc = kn_report_param(p, np, "threshold", &th, err);
 	if (!rc && th) {
 		char *end;
 		long long n = strtoll(th, &end, 10);
@@ -671,14 +541,14 @@ int kn_report_trends(kn_engine *e, const kn_user *u, const kn_param *p, size_t n
 	snprintf(thr, sizeof thr, "%lld", (long long)threshold);
 	json_t *all = NULL, *cand = NULL;
 	if (!(rc = OPS(e)->begin(ST(e), false, err))) {
-		qp q = {.n = 0};
-		add(&q, "by", by);
-		add(&q, "created_at[gte]", pd.from);
-		add(&q, "created_at[lt]", pd.to);
-		rc = stats(e, u, t, &q, &all, err);
-		add(&q, "min_count", thr);
+		kn_qp q = {.n = 0};
+		kn_report_add(&q, "by", by);
+		kn_report_add(&q, "created_at[gte]", pd.from);
+		kn_report_add(&q, "created_at[lt]", pd.to);
+		rc = kn_report_stats(e, u, t, &q, &all, err);
+		kn_report_add(&q, "min_count", thr);
 		if (!rc)
-			rc = stats(e, u, t, &q, &cand, err);
+			rc = kn_report_stats(e, u, t, &q, &cand, err);
 		if (rc)
 			OPS(e)->rollback(ST(e));
 		else

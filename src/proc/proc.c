@@ -9,6 +9,7 @@ void kn_proc_knowledge_register(void);
 void kn_proc_request_register(void);
 void kn_proc_problem_register(void);
 void kn_proc_survey_register(void);
+void kn_proc_sla_register(void);
 
 void kn_proc_register_all(void)
 {
@@ -21,4 +22,5 @@ void kn_proc_register_all(void)
 	kn_proc_request_register();
 	kn_proc_problem_register();
 	kn_proc_survey_register();
+	kn_proc_sla_register();
 }

@@ -652,7 +652,8 @@ class Site:
         return d
 
     # -- server --
-    def start(self, listen_arg=True, port=None, timeout=40):
+    def start(self, listen_arg=True, port=None, timeout=40, env=None):
+        """Start kanri serve; env: variables added to the server's environment."""
         check(self.proc is None, "site %s already started" % self.name)
         last = ""
         for _ in range(3):
@@ -666,7 +667,8 @@ class Site:
                 args += ["--listen", "127.0.0.1:%d" % self.port]
             with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
                 self.proc = subprocess.Popen(args, stdout=out, stderr=err,
-                                             stdin=subprocess.DEVNULL, cwd=self.dir)
+                                             stdin=subprocess.DEVNULL, cwd=self.dir,
+                                             env=dict(os.environ, **env) if env else None)
             want = "kanri listening on http://127.0.0.1:%d" % self.port
             t0 = time.time()
             healthy_at = None
