@@ -21,6 +21,7 @@
  *   sessions.purge         hourly: delete expired login sessions
  *   rules.timers           every minute (jobs.timers_ms): the declarations'
  *                          timer rules (escalations, automatic closure)
+ *                          and the clocks' warnings and breaches (clock.h)
  *   schedule.NAME          config.json "schedules": records created on a
  *                          schedule (recurring tasks), see docs/admin.md
  *

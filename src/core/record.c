@@ -1981,7 +1981,7 @@ int kn_rec_attachment(kn_engine *e, const kn_user *u, const kn_type *t, const ch
 /* ---- relations ---------------------------------------------------------- */
 
 static const char *const relkinds[] = {"relates_to", "caused_by", "duplicate_of", "parent_of",
-				       "child_of",   "blocks",	  NULL};
+				       "child_of",   "blocks",	  "depends_on", NULL};
 
 int kn_rec_relate(kn_engine *e, const kn_user *u, const kn_type *t, const char *ref,
 		  const json_t *body, json_t **out, kn_error *err)
@@ -1999,7 +1999,7 @@ int kn_rec_relate(kn_engine *e, const kn_user *u, const kn_type *t, const char *
 	if (!ok)
 		return kn_fail(err, KN_EVALID, "kind",
 			       "kind must be one of: relates_to, caused_by, duplicate_of, "
-			       "parent_of, child_of, blocks");
+			       "parent_of, child_of, blocks, depends_on");
 	const char *target = json_string_value(json_object_get(body, "target"));
 	const char *slash = target ? strchr(target, '/') : NULL;
 	if (!slash)

@@ -348,8 +348,15 @@ static bool holiday(const kn_engine *e, int64_t local_ms)
 	return wd >= 5;
 }
 
-int64_t kn_business_days_add(const kn_engine *e, int64_t t_ms, int days)
+static kn_business_days_fn business_days_fn;
+
+void kn_business_days_register(kn_business_days_fn fn) { business_days_fn = fn; }
+
+int64_t kn_business_days_add(kn_engine *e, int64_t t_ms, int days)
 {
+	int64_t at = business_days_fn ? business_days_fn(e, t_ms, days) : -1;
+	if (at >= 0)
+		return at;
 	int64_t off = utc_offset_ms(e), local = t_ms + off;
 	int step = days < 0 ? -1 : 1, left = days < 0 ? -days : days;
 	for (int guard = 0; left > 0 && guard < 4000; guard++) {

@@ -37,9 +37,15 @@ int kn_rules_after(kn_engine *e, const kn_user *u, const kn_type *t, int on,
 int kn_rules_timers(kn_engine *e, int64_t now_ms, int *fired, kn_error *err);
 
 /* The instant `days` business days before (days < 0) or after t_ms, at the
- * same time of day. Business days are Monday to Friday in the site's zone
- * (config "utc_offset_minutes", default +540, Japan) except the dates
- * listed in config "holidays" (["2026-12-31", ...]). */
-int64_t kn_business_days_add(const kn_engine *e, int64_t t_ms, int days);
+ * same time of day. Business days are the days the site's business
+ * calendar is open (config "business_calendar", default "standard": see
+ * the SLA module, which registers the lookup); without that calendar,
+ * Monday to Friday in the zone of config "utc_offset_minutes" (default +540,
+ * Japan) except the dates listed in config "holidays" (["2026-12-31"]). */
+int64_t kn_business_days_add(kn_engine *e, int64_t t_ms, int days);
+/* What a process module registers for kn_business_days_add: the instant,
+ * or -1 when it has no calendar to say. */
+typedef int64_t (*kn_business_days_fn)(kn_engine *e, int64_t t_ms, int days);
+void kn_business_days_register(kn_business_days_fn fn);
 
 #endif

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/rules.h"
 #include "proc/sla.h"
 #include "store/store.h"
 
@@ -576,6 +577,43 @@ static int act_customer_check(kn_engine *e, const kn_user *u, const kn_type *t, 
 	return rc;
 }
 
+/* ---- business days for rules ----------------------------------------------------- */
+
+/* t_ms moved by days days on which the site's business calendar is open, at
+ * the same local time of day; -1 when the site has no such calendar, or
+ * keeps its business days in the config ("holidays", "utc_offset_minutes"). */
+static int64_t business_days(kn_engine *e, int64_t t_ms, int days)
+{
+	const char *name = json_string_value(json_object_get(e->config, "business_calendar"));
+	if (!name && (json_object_get(e->config, "holidays") ||
+		      json_object_get(e->config, "utc_offset_minutes")))
+		return -1; /* the site keeps its own list in the config */
+	snapshot *s;
+	kn_error err = {0};
+	if (!e->store || snap_get(e, &s, &err))
+		return -1;
+	const kn_calendar *cal = snap_calendar(s, name ? name : "standard");
+	int64_t at = -1;
+	if (cal) {
+		const kn_tz *z = kn_calendar_tz(cal);
+		int64_t t = t_ms / 1000, local = t + kn_tz_offset(z, t);
+		int64_t day = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+		int64_t tod = local - day * 86400;
+		int step = days < 0 ? -1 : 1, left = days < 0 ? -days : days;
+		for (int guard = 0; left > 0 && guard < 4000; guard++) {
+			day += step;
+			int y, m, d;
+			int32_t spans[8][2];
+			kn_civil_from_days(day, &y, &m, &d);
+			if (kn_calendar_day(cal, y, m, d, spans, 8, NULL) > 0)
+				left--;
+		}
+		at = kn_tz_utc(z, day * 86400 + tod) * 1000 + t_ms % 1000;
+	}
+	snap_put(s);
+	return at;
+}
+
 /* ---- recomputing ---------------------------------------------------------------- */
 
 int kn_sla_recompute(kn_engine *e, int64_t *n, int64_t *changed, kn_error *err)
@@ -904,6 +942,7 @@ int kn_calendar_api(kn_engine *e, const kn_user *u, bool due, const kn_param *p,
 void kn_proc_sla_register(void)
 {
 	kn_clock_planner_register(plan, plan_release, pretick);
+	kn_business_days_register(business_days);
 	kn_action_register("sla_check", act_sla_check);
 	kn_action_register("calendar_check", act_calendar_check);
 	kn_action_register("calendar_changed", act_calendar_changed);

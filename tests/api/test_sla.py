@@ -453,3 +453,76 @@ def test_satisfaction_results_per_service(ctx):
     eq(row["response_rate"], round(200 / 3, 3), "response rate")
     eq(rep["trend"][-1]["mean_rating"], 4.0, "this month")
     ctx.get("/reports/satisfaction?from=%s&to=%s" % (today, tomorrow), user="eve").expect(403)
+
+
+def test_business_days_of_rules_follow_the_business_calendar(ctx):
+    # incidents close 3 business days after resolution; the standard calendar
+    # closes 12/29-1/3, so a ticket resolved on 12/28 closes on 1/6
+    with ctx.new_site("slabdays", start=False, config={"jobs": {"timers_ms": 200}}) as s:
+        clock = FakeClock(s, "2026-12-28T10:00:00+09:00")
+        s.start(env=clock.env())
+        inc = s.incident(user="admin", title="printer")
+        s.transition(inc["number"], "resolved", user="admin", resolution_code="fixed",
+                     resolution_notes="toner").expect(200)
+        clock.set("2027-01-05T10:30:00+09:00")
+        time.sleep(1)
+        eq(s.record(inc["number"])["state"], "resolved", "two business days later")
+        clock.set("2027-01-06T10:00:30+09:00")
+        wait_for(lambda: s.record(inc["number"])["state"] == "closed", "the automatic close")
+
+
+def test_service_catalogue_audience_and_dependencies(ctx):
+    pub, staff = unique("svc"), unique("svc")
+    ctx.create("services", {"name": pub, "display_name": "Mail", "service_type": "business",
+                            "calendar": "standard", "requirements": "99.5% in service hours"})
+    ctx.create("services", {"name": staff, "display_name": "Backup",
+                            "service_type": "supporting", "audience": "staff"})
+    names = {s["name"] for s in ctx.get("/services?limit=500", user="eve").json["items"]}
+    check(pub in names and staff not in names, "end users see the public service only")
+    ctx.get("/services/" + staff, user="eve").expect(404)
+    ctx.get("/services/" + staff, user="alice").expect(200)
+    ci = ctx.create("cis", {"name": unique("ci"), "class": "server"})
+    r = ctx.post("/services/%s/relations" % pub, {"kind": "depends_on",
+                                                  "target": "services/" + staff})
+    r.expect(201)
+    r = ctx.post("/services/%s/relations" % pub, {"kind": "depends_on",
+                                                  "target": "cis/" + ci["number"]})
+    r.expect(201)
+    rel = ctx.get("/services/%s/relations" % pub).expect(200).json["items"]
+    eq(sorted(x["kind"] for x in rel), ["depends_on", "depends_on"], "two dependencies")
+
+
+def test_request_clock_pauses_for_approval(ctx):
+    svc, grp = unique("svc"), unique("grp")
+    ctx.create("services", {"name": svc})
+    ctx.create("groups", {"name": grp, "manager": "alice"})
+    sla = unique("sla")
+    ctx.create("slas", {"name": sla, "title": "Requests", "service": svc, "applies_to": "request",
+                        "calendar": "standard",
+                        "targets": [{"type": "request", "clock": "resolution", "target": "27h"}]})
+    ctx.transition(sla, "active", user="admin", plural="slas").expect(200)
+    form = [{"name": "why", "kind": "text", "label": {"ja": "理由", "en": "Why"}}]
+
+    def offering(**kw):
+        body = {"name": unique("ofr"), "title": "Access", "service": svc, "form": form,
+                "fulfilment_group": grp, "fulfilment": [{"title": "grant"}]}
+        body.update(kw)
+        o = ctx.create("offerings", body)
+        ctx.transition(o["name"], "published", user="admin", plural="offerings").expect(200)
+        return o["name"]
+
+    mine = ctx.create("requests", {"offering": offering(), "answers": {"why": "new job"}},
+                      user="eve")
+    check(mine["resolution_due"] and mine["resolution_state"] == "running",
+          "the requester sees the due time: %s" % mine)
+    check("resolution_since" not in mine and "resolution_next" not in mine,
+          "but not the clock's workings")
+    req = ctx.record(mine["number"], plural="requests")
+    eq((req["service"], req["sla"], req["resolution_target"], req["resolution_state"]),
+       (svc, sla, 27 * 3600, "running"), "the offering's service gives the request its SLA")
+    req = ctx.create("requests", {"offering": offering(approval="group", approval_group=grp),
+                                  "answers": {"why": "audit"}}, user="eve")
+    eq((req["state"], req["resolution_state"], req["resolution_due"]),
+       ("awaiting_approval", "paused", None), "waiting for approval pauses the clock")
+    inc = ctx.incident(title="no sla here", service=svc)
+    eq((inc["sla"], inc["resolution_state"]), (None, None), "an SLA for requests only")
