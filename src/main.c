@@ -662,7 +662,8 @@ static const command commands[] = {
 	 "                node of it (no new admin user)\n"
 	 "\nThe admin password is KANRI_ADMIN_PASSWORD when set, else a random one\n"
 	 "that is printed once. The store is written to DIR/config.json; a password is\n"
-	 "best kept out of it, in ~/.pgpass or PGPASSWORD.\n"},
+	 "best kept out of it, in ~/.pgpass or PGPASSWORD. The business calendars\n"
+	 "standard and 24x7 and the Japanese public holidays are made with it.\n"},
 	{"serve", cmd_serve, "--data DIR [--listen HOST:PORT] [--threads N] [--access-log]",
 	 "Serve the REST API until SIGINT or SIGTERM.",
 	 "  --data DIR          the data folder\n"

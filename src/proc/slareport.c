@@ -820,7 +820,9 @@ int kn_report_satisfaction(kn_engine *e, const kn_user *u, const kn_param *p, si
 			kn_report_add(&q, "state", "answered");
 		if (i == 2)
 			kn_report_add(&q, "avg", "rating");
-		rc = kn_report_stats(e, u, t, &q, &res[i], err);
+		/* aggregates of every survey, whoever answered: a respondent's own
+		 * survey is private, the figures per service are not */
+		rc = kn_report_stats(e, NULL, t, &q, &res[i], err);
 	}
 	if (rc)
 		OPS(e)->rollback(ST(e));

@@ -445,7 +445,7 @@ def test_satisfaction_results_per_service(ctx):
     today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 9 * 3600))
     tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 33 * 3600))
     rep = ctx.get("/reports/satisfaction?from=%s&to=%s&service=%s"
-                  % (today, tomorrow, svc)).expect(200).json
+                  % (today, tomorrow, svc), user="alice").expect(200).json
     eq(len(rep["services"]), 1, "one service")
     row = rep["services"][0]
     eq((row["service"], row["sent"], row["answered"], row["mean_rating"], row["ratings"]),

@@ -424,4 +424,50 @@ export const tests = {
 		check(await page.getByTestId('chart-state').count() === 1, 'a chart by state');
 		await shot(ctx, page, 'dashboard');
 	},
+
+	// The SLA report: an agreement's targets for this month, its downloads, and the
+	// clock on a ticket it covers.
+	async sla_report_shows_targets(ctx) {
+		const { site, context } = ctx;
+		await seed(site);
+		await site.api('POST', '/services', { name: 'payroll', display_name: '給与計算', criticality: 'medium' });
+		await site.api('POST', '/services/payroll/transition', { to: 'live' });
+		await site.api('POST', '/slas', {
+			name: 'payroll-std', title: '給与計算 標準 SLA', service: 'payroll', applies_to: 'incident',
+			targets: [
+				{ type: 'incident', clock: 'response', target: '4h', goal: 95 },
+				{ type: 'incident', clock: 'resolution', target: '16h', goal: 90 },
+			],
+		});
+		await site.api('POST', '/slas/payroll-std/transition', { to: 'active' });
+		const inc = await site.api('POST', '/incidents', { title: '給与明細が表示されない', service: 'payroll' });
+		eq(inc.sla, 'payroll-std', 'the agreement applied to the incident');
+		await site.api('POST', `/incidents/${inc.number}/transition`,
+			{ to: 'resolved', resolution_code: 'fixed', resolution_notes: '表示設定を修正' });
+		const errors = [];
+		const page = await login(context, site, 'alice');
+		page.on('pageerror', (e) => errors.push(e.message));
+		await page.getByTestId('nav-sla-report').click();
+		await page.getByTestId('sla-report').waitFor();
+		await page.locator('[data-testid=sla-select] option[value=payroll-std]').waitFor({ state: 'attached' });
+		await page.getByTestId('sla-select').selectOption('payroll-std');
+		const row = page.locator('[data-testid=sla-targets] [data-testid=sla-target-row][data-type=incident][data-clock=resolution]');
+		await row.waitFor();
+		eq((await row.locator('[data-col=tickets]').innerText()).trim(), '1', 'tickets under the resolution target');
+		eq(await row.getAttribute('data-goal-met'), 'true', 'the goal met');
+		const csv = await page.getByTestId('sla-csv').getAttribute('href');
+		const xlsx = await page.getByTestId('sla-xlsx').getAttribute('href');
+		check(csv.startsWith('/api/v1/reports/sla?') && csv.includes('sla=payroll-std') && csv.includes('format=csv'),
+			`CSV link: ${csv}`);
+		check(xlsx.includes('format=xlsx'), `Excel link: ${xlsx}`);
+		const text = await page.evaluate(async (u) => (await fetch(u)).text(), csv);
+		check(/incident,resolution,,16h,90,1,1,0/.test(text), `the CSV: ${text.slice(0, 300)}`);
+		await page.getByTestId('sla-fit').waitFor();
+		await page.locator('[data-testid=sla-report][data-ready=true]').waitFor();
+		await shot(ctx, page, 'sla-report');
+		// the ticket shows its clock: stopped in time, so met
+		await page.goto(`${site.url}/app/incidents/${inc.number}`);
+		await page.locator('[data-field=resolution_due] [data-testid=sla-clock][data-clock-state=met]').waitFor();
+		eq(errors, [], 'no script errors on the page');
+	},
 };

@@ -176,6 +176,108 @@ const S = {
   dash_count: ['件数', 'Count'],
   dash_day: ['日付', 'Day'],
   priority_n: ['P{n}', 'P{n}'],
+  // SLA clocks on tickets (list cells and record pages)
+  clock_breached: ['違反', 'Breached'],
+  clock_paused: ['一時停止', 'Paused'],
+  clock_met: ['達成', 'Met'],
+  clock_cancelled: ['取消', 'Cancelled'],
+  clock_left: ['残り {d}', '{d} left'],
+  clock_over: ['{d} 超過', '{d} over'],
+  clock_left_paused: ['再開後の残り {d}', '{d} left when resumed'],
+  dur_d: ['{n}日', '{n}d'],
+  dur_h: ['{n}時間', '{n}h'],
+  dur_m: ['{n}分', '{n}m'],
+  dur_sep: ['', ' '],
+  dur_lt_minute: ['1分未満', 'under 1m'],
+  // SLA report
+  nav_sla_report: ['SLA レポート', 'SLA report'],
+  sla_title: ['SLA レポート', 'SLA report'],
+  sla_agreement: ['合意', 'Agreement'],
+  sla_choose: ['合意を選択…', 'Choose an agreement…'],
+  sla_none_defined: ['有効または草案の合意がありません。', 'There are no active or draft agreements.'],
+  sla_pick_hint: ['レポートを表示する合意を選んでください。', 'Choose the agreement to report on.'],
+  sla_active: ['有効', 'Active'],
+  sla_drafts: ['草案', 'Drafts'],
+  sla_period: ['期間', 'Period'],
+  sla_range: ['期間を指定…', 'Custom range…'],
+  sla_from: ['開始日', 'From'],
+  sla_to: ['終了日（この日を含む）', 'To (inclusive)'],
+  sla_bad_range: ['開始日と終了日を正しく指定してください', 'Give a valid start and end date'],
+  sla_period_is: ['{from} – {to}', '{from} – {to}'],
+  sla_as_of: ['{when} 時点', 'as of {when}'],
+  sla_csv: ['CSV 出力', 'Download CSV'],
+  sla_xlsx: ['Excel 出力', 'Download Excel'],
+  sla_service: ['サービス', 'Service'],
+  sla_customer: ['顧客', 'Customer'],
+  sla_calendar: ['営業カレンダー', 'Business calendar'],
+  sla_around_clock: ['24 時間 365 日', 'Around the clock'],
+  sla_all: ['すべて', 'All'],
+  sla_valid: ['有効期間', 'Valid'],
+  sla_targets: ['目標の達成状況', 'Targets'],
+  sla_type: ['種類', 'Type'],
+  sla_clock: ['計測', 'Clock'],
+  sla_priority: ['優先度', 'Priority'],
+  sla_any_priority: ['すべて', 'Any'],
+  sla_target: ['目標時間', 'Target'],
+  sla_goal: ['目標達成率', 'Goal'],
+  sla_tickets: ['件数', 'Tickets'],
+  sla_met: ['達成', 'Met'],
+  sla_breached: ['違反', 'Breached'],
+  sla_achievement: ['達成率', 'Achievement'],
+  sla_result: ['判定', 'Result'],
+  sla_goal_met: ['目標達成', 'Goal met'],
+  sla_goal_missed: ['目標未達', 'Goal missed'],
+  sla_no_goal: ['目標なし', 'No goal'],
+  sla_no_tickets: ['対象なし', 'No tickets'],
+  sla_no_targets: ['この合意には目標がありません', 'This agreement has no targets'],
+  sla_trend: ['達成率の推移', 'Achievement by month'],
+  sla_month: ['月', 'Month'],
+  sla_breaches: ['違反したチケット', 'Breaches'],
+  sla_no_breaches: ['この期間の違反はありません', 'No breaches in this period'],
+  sla_number: ['番号', 'Number'],
+  sla_ticket_title: ['件名', 'Title'],
+  sla_breached_at: ['違反日時', 'Breached at'],
+  sla_state: ['状態', 'State'],
+  sla_group: ['担当グループ', 'Group'],
+  sla_reason: ['違反の理由', 'Reason'],
+  sla_clock_state: ['現在の計測', 'Clock now'],
+  sla_breaches_capped: ['最初の {n} 件を表示しています', 'Showing the first {n}'],
+  sla_workload: ['作業量と上限', 'Workload against limits'],
+  sla_no_workload: ['作業量の上限はありません', 'No workload limits'],
+  sla_per_month: ['月', 'month'],
+  sla_per_week: ['週', 'week'],
+  sla_per_day: ['日', 'day'],
+  sla_limit: ['上限', 'Limit'],
+  sla_periods_exceeded: ['超過した期間', 'Periods over the limit'],
+  sla_over_limit: ['上限超過', 'Over the limit'],
+  sla_within_limit: ['上限内', 'Within the limit'],
+  sla_availability: ['可用性', 'Availability'],
+  sla_no_availability: ['可用性の目標はありません', 'No availability target'],
+  sla_av_target: ['目標', 'Target'],
+  sla_av_actual: ['実績', 'Actual'],
+  sla_av_agreed: ['サービス時間', 'Agreed service time'],
+  sla_av_downtime: ['停止時間', 'Downtime'],
+  sla_av_outages: ['停止回数', 'Outages'],
+  sla_fit: ['OLA・UC との整合', 'Fit of the OLAs and contracts'],
+  sla_fit_intro: ['支える OLA・UC の目標が SLA の目標の内に収まるかを、{days} 日間を {step} 分刻みで確認しました。', 'Checked whether the targets of the supporting OLAs and contracts fall within the SLA\'s, over {days} days in steps of {step} minutes.'],
+  sla_fits: ['整合', 'Fits'],
+  sla_not_fits: ['不整合', 'Does not fit'],
+  sla_no_supporting: ['この SLA を支える OLA・UC はありません', 'No OLAs or contracts support this agreement'],
+  sla_supplier_target: ['OLA・UC の目標', 'Their target'],
+  sla_sla_target: ['SLA の目標', 'SLA target'],
+  sla_worst: ['最悪の場合', 'Worst case'],
+  sla_worst_text: ['{start} に受け付けると SLA 期限 {sla_due}、相手の期限 {supplier_due}（{over} 超過）', 'received {start}: SLA due {sla_due}, theirs {supplier_due} ({over} over)'],
+  sla_satisfaction: ['顧客満足度', 'Customer satisfaction'],
+  sla_no_satisfaction: ['この期間の回答はありません', 'No answers in this period'],
+  sla_sent: ['送付', 'Sent'],
+  sla_answered: ['回答', 'Answered'],
+  sla_response_rate: ['回答率', 'Response rate'],
+  sla_mean_rating: ['平均評価', 'Mean rating'],
+  sla_ratings: ['評価の分布（1〜5）', 'Ratings (1–5)'],
+  sla_not_loaded: ['読み込めませんでした: {why}', 'Could not load: {why}'],
+  clock_response: ['応答', 'Response'],
+  clock_resolution: ['解決', 'Resolution'],
+  clock_request_resolution: ['提供', 'Fulfilment'],
   // keyboard help
   kb_search: ['検索へ移動', 'Focus search'],
   kb_incidents: ['インシデント一覧へ', 'Go to incidents'],
@@ -411,4 +513,25 @@ export function relTime(iso) {
 
 export function fmtNumber(n) {
   return new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-US').format(n);
+}
+
+// 12345 seconds -> "3h 25m" / "3時間25分" (days, hours and minutes; the two largest)
+export function fmtDuration(sec) {
+  if (sec === null || sec === undefined || isNaN(sec)) return '';
+  sec = Math.abs(Math.round(Number(sec)));
+  if (sec < 60) return t('dur_lt_minute');
+  const d = Math.floor(sec / 86400), hr = Math.floor((sec % 86400) / 3600), m = Math.floor((sec % 3600) / 60);
+  const parts = [];
+  if (d) parts.push(t('dur_d', { n: d }));
+  if (hr) parts.push(t('dur_h', { n: hr }));
+  if (m && !d) parts.push(t('dur_m', { n: m }));
+  return parts.slice(0, 2).join(t('dur_sep'));
+}
+
+// 94.987 -> "94.9%": rounded down, so that a missed goal never looks met
+export function fmtPct(v, digits = 1) {
+  if (v === null || v === undefined || isNaN(v)) return '';
+  const f = 10 ** digits;
+  const n = Math.floor(Number(v) * f + 1e-9) / f;
+  return new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-US', { maximumFractionDigits: digits }).format(n) + '%';
 }

@@ -8,7 +8,7 @@ import { h, clear, replace, debounce, announce, toast } from './dom.js';
 import { t, L, fmtNumber, getLang } from './i18n.js';
 import { rec, ApiError } from './api.js';
 import { field, fieldLabel, allFields, typeLabel, may, sortable, refOf, refPlural } from './meta.js';
-import { valueNode } from './widgets.js';
+import { valueNode, clockBase, clockFields, clockNode } from './widgets.js';
 import { navigate, isCurrent } from './router.js';
 import { setPageKeys } from './keys.js';
 import { promptText } from './dialog.js';
@@ -64,6 +64,7 @@ export async function renderList(main, type, opts = {}) {
     }
     const fl = new Set(cols);
     if (type.key) fl.add(type.key);
+    for (const c of cols) { const b = clockBase(type, c); if (b) clockFields(b).filter(n => field(type, n)).forEach(n => fl.add(n)); }
     p.set('fields', [...fl].join(','));
     if (!p.has('sort')) p.set('sort', '-id'); // newest first unless the user sorts
     for (const [k, v] of Object.entries(extra)) if (v !== null && v !== undefined) p.set(k, v);
@@ -284,6 +285,7 @@ export async function renderList(main, type, opts = {}) {
         const f = field(type, c);
         const td = h('td', { 'data-col': c });
         if (c === 'number' || (type.key && c === type.key)) td.appendChild(h('a', { href, tabindex: '-1' }, String(r[c] ?? ref)));
+        else if (clockBase(type, c)) td.appendChild(clockNode(type, clockBase(type, c), r));
         else td.appendChild(valueNode(type, f, r[c]));
         tr.appendChild(td);
       }

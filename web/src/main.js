@@ -15,6 +15,7 @@ import { renderList } from './list.js';
 import { renderRecord, renderNew, errorPage, keepDraftsOnce } from './record.js';
 import { renderSearch } from './search.js';
 import { renderDashboard } from './dashboard.js';
+import { renderSlaReport } from './slareport.js';
 import { renderQueue } from './queues.js';
 import * as portal from './portal.js';
 
@@ -138,6 +139,7 @@ async function setup() {
   route('/app', await app(() => navigate('/app/dashboard', { replace: true, force: true })));
   route('/app/dashboard', await app((main, p, q, ctx) => renderDashboard(main, ctx)));
   route('/app/search', await app((main, p, q, ctx) => renderSearch(main, q, ctx)));
+  route('/app/reports/sla', await app((main, p, q, ctx) => renderSlaReport(main, q, ctx)));
   route('/app/queues/:which', await app((main, p, q, ctx) => renderQueue(main, p.which, null, ctx)));
   route('/app/queues/:which/:plural', await app((main, p, q, ctx) => renderQueue(main, p.which, p.plural, ctx)));
   route('/app/:plural', await app((main, p, q, ctx) => {

@@ -7,7 +7,7 @@ import { h, clear, replace, newId, toast, announce } from './dom.js';
 import { t, L, fmtDateTime } from './i18n.js';
 import { rec, ApiError } from './api.js';
 import { field, fieldLabel, typeLabel, may, titleOf, refOf, allTypes, typeByName, relationLabel } from './meta.js';
-import { FieldSet, fmtValue, stateBadge, sameValue } from './widgets.js';
+import { FieldSet, fmtValue, stateBadge, sameValue, clockBase, clockNode } from './widgets.js';
 import { transitionButtons, fireTransition } from './transition.js';
 import { timeline } from './timeline.js';
 import { attachmentsBox } from './attachments.js';
@@ -49,7 +49,7 @@ export async function renderRecord(main, type, ref, ctx = {}) {
 
   const canUpdate = may(type, 'update');
   const roFn = f => !canUpdate || !!f.readonly || !!f.computed || !!f.immutable;
-  const fs = new FieldSet(type, shownFields(type, record), record, { readonly: roFn }).baseline();
+  const fs = new FieldSet(type, shownFields(type, record), record, { readonly: roFn, current: () => record }).baseline();
 
   // ---- header and next steps ----
   const head = h('div.recordhead');
@@ -61,10 +61,18 @@ export async function renderRecord(main, type, ref, ctx = {}) {
       h('div.titleline',
         h('h1', { 'data-testid': 'record-title' }, h('span.num', { 'data-testid': 'record-number' }, record.number || refOf(type, record)), ' ', title),
         stateBadge(type, record.state),
-        h('span.muted.ver', { 'data-testid': 'record-version' }, t('version', { v: record.version }))));
+        h('span.muted.ver', { 'data-testid': 'record-version' }, t('version', { v: record.version }))),
+      clocks());
     replace(trbar, transitionButtons(type, record, { onFire: tr => doTransition(tr) }));
     trbar.hidden = !trbar.children.length;
     document.title = `${record.number || ''} ${title} — kanri`;
+  };
+
+  // the SLA clocks (fields NAME_due with NAME_state and NAME_breached), under the title
+  const clocks = () => {
+    const cs = shownFields(type, record).map(f => clockBase(type, f)).filter(b => b && record[b + '_state']);
+    return cs.length ? h('ul.clocks', { 'data-testid': 'record-clocks' }, cs.map(b => h('li', { 'data-clock': b },
+      h('span.lbl', fieldLabel(type, b + '_due')), ' ', clockNode(type, b, record)))) : null;
   };
 
   // ---- the form ----

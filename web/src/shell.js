@@ -5,7 +5,7 @@
 import { h, clear, toast } from './dom.js';
 import { t, getLang, setLang, getTz, setTz, zones } from './i18n.js';
 import { navigate, currentPath } from './router.js';
-import { user, navTypes, typeLabel, isAgentish } from './meta.js';
+import { user, navTypes, typeLabel, isAgentish, typeByName, may } from './meta.js';
 import { logout, savePreferences } from './api.js';
 import { showShortcuts } from './keys.js';
 
@@ -80,7 +80,8 @@ function agentNav() {
   const { first, rest } = navTypes();
   return h('nav.sidenav', { 'aria-label': t('main_nav'), 'data-testid': 'nav' },
     h('ul',
-      navLink('/app/dashboard', t('nav_dashboard'), 'nav-dashboard')),
+      navLink('/app/dashboard', t('nav_dashboard'), 'nav-dashboard'),
+      may(typeByName('sla'), 'read') ? navLink('/app/reports/sla', t('nav_sla_report'), 'nav-sla-report') : null),
     h('h2.navhead', t('nav_queues')),
     h('ul',
       navLink('/app/queues/mine', t('queue_mine'), 'nav-queue-mine'),

@@ -2,9 +2,9 @@
 // Field widgets chosen by kind, and how values are shown in lists and read-only.
 
 import { h, newId, debounce, clear } from './dom.js';
-import { t, L, fmtDate, fmtDateTime, isoToLocalInput, localInputToIso } from './i18n.js';
+import { t, L, fmtDate, fmtDateTime, fmtDuration, isoToLocalInput, localInputToIso } from './i18n.js';
 import { get, rec } from './api.js';
-import { enumLabel, refPlural, stateLabel, typeByName, typeByPlural, titleOf, isFinal } from './meta.js';
+import { enumLabel, refPlural, stateLabel, typeByName, typeByPlural, titleOf, isFinal, field } from './meta.js';
 
 // ---- showing values ------------------------------------------------------------
 
@@ -40,6 +40,41 @@ export function valueNode(type, f, v, base = '/app') {
   if (f && f.kind === 'longtext') return h('div.longtext', String(v));
   if (f && f.name === 'priority' && typeof v === 'number') return h('span', { class: 'prio prio-' + v }, String(v));
   return h('span', fmtValue(type, f, v));
+}
+
+// ---- SLA clocks -----------------------------------------------------------------
+
+// A field NAME_due with siblings NAME_state and NAME_breached is an SLA clock:
+// returns NAME, else null.
+export function clockBase(type, f) {
+  const n = f && typeof f === 'object' ? f.name : f;
+  if (!type || !n || !n.endsWith('_due')) return null;
+  const base = n.slice(0, -4);
+  return field(type, base + '_state') && field(type, base + '_breached') ? base : null;
+}
+
+// The sibling fields a clock cell needs besides the due time.
+export const clockFields = base => ['_state', '_breached', '_target', '_elapsed'].map(s => base + s);
+
+// A clock as shown in lists and on record pages: the due time, a badge
+// (breached / paused / met / cancelled) and the time left (or over) while running.
+export function clockNode(type, base, r) {
+  const due = r[base + '_due'], state = r[base + '_state'], breached = r[base + '_breached'] === true;
+  if (!state && !due) return h('span.empty', { 'aria-label': t('none') }, '');
+  const kind = breached ? 'breached' : state === 'paused' ? 'paused' : state === 'stopped' ? 'met'
+    : state === 'cancelled' ? 'cancelled' : 'running';
+  const box = h('span.clock', { 'data-testid': 'sla-clock', 'data-clock': base, 'data-clock-state': kind });
+  if (due) box.appendChild(h('time.clock-due', { datetime: due }, fmtDateTime(due)));
+  if (kind !== 'running') box.appendChild(h('span', { class: 'badge clock-' + kind }, t('clock_' + kind)));
+  if (state === 'running' && due) {
+    const left = Math.round((Date.parse(due) - Date.now()) / 1000);
+    box.appendChild(left >= 0 ? h('span.clock-left', t('clock_left', { d: fmtDuration(left) }))
+      : h('span.clock-over', t('clock_over', { d: fmtDuration(-left) })));
+  } else if (state === 'paused' && !breached && r[base + '_target'] != null && r[base + '_elapsed'] != null) {
+    const left = r[base + '_target'] - r[base + '_elapsed'];
+    if (left > 0) box.appendChild(h('span.clock-left', t('clock_left_paused', { d: fmtDuration(left) })));
+  }
+  return box;
 }
 
 // ---- ref look-ups --------------------------------------------------------------
@@ -105,7 +140,11 @@ export function fieldWidget(type, f, value, opts = {}) {
     const labId = id + '-l';
     let cur = value;
     const val = h('div.val', { id, 'data-field': f.name, 'data-readonly': 'true', 'aria-labelledby': labId });
-    const draw = () => { clear(val).appendChild(valueNode(type, f, cur, opts.portal ? '/portal' : '/app')); };
+    const base = opts.current && clockBase(type, f);
+    const draw = () => {
+      clear(val).appendChild(base ? clockNode(type, base, { ...opts.current(), [f.name]: cur })
+        : valueNode(type, f, cur, opts.portal ? '/portal' : '/app'));
+    };
     draw();
     w.el = h('div.fld.ro', { class: ['fld', 'ro', wide ? 'wide' : ''], 'data-field-wrap': f.name },
       h('span.lbl', { id: labId }, label), val, help);
