@@ -92,6 +92,7 @@ static void clock_update(kn_engine *e, const kn_type *t, const kn_clock *k,
 	int64_t stopped_at = time_of(rec, k->field[KN_CLOCK_STOPPED_AT]);
 	int64_t breached_at = time_of(rec, k->field[KN_CLOCK_BREACHED_AT]);
 	bool breached = json_is_true(json_object_get(rec, k->field[KN_CLOCK_BREACHED]));
+	bool fresh = false;
 	int want = kn_when_holds(e, t, &k->cancel, rec) ? CANCELLED
 		   : kn_when_holds(e, t, &k->stop, rec) ? STOPPED
 		   : k->pause.n && kn_when_holds(e, t, &k->pause, rec) ? PAUSED
@@ -101,6 +102,7 @@ static void clock_update(kn_engine *e, const kn_type *t, const kn_clock *k,
 		 * already past its stop (an imported closed ticket) gets none */
 		if (want == STOPPED || want == CANCELLED)
 			return;
+		fresh = true;
 		st = RUNNING;
 		since = time_of(rec, "created_at");
 		if (since < 0 || since > now)
@@ -131,9 +133,11 @@ static void clock_update(kn_engine *e, const kn_type *t, const kn_clock *k,
 		breached = true;
 		breached_at = cross >= 0 && cross <= now ? ceil_s(cross) : now;
 	}
-	int warned = 0;
+	/* a threshold once reached stays reached (a longer target after a
+	 * priority change does not warn again about the same one) */
+	int warned = fresh ? 0 : (int)json_integer_value(json_object_get(rec, k->field[KN_CLOCK_WARNED]));
 	for (int i = 0; i < p->nwarn; i++)
-		if (cur * 100 >= (int64_t)p->warn[i] * target)
+		if (cur * 100 >= (int64_t)p->warn[i] * target && p->warn[i] > warned)
 			warned = p->warn[i];
 	if (breached)
 		warned = 100;

@@ -239,6 +239,9 @@ def test_sla_clocks_through_an_incident_life(ctx):
         near(rec["response_breached_at"], utc("2026-11-20T16:30:00+09:00"),
              "breached when the target passed")
         eq(rec["response_warned"], 100, "a breach is 100%")
+        notes = s.get("/notifications?record=%s" % num).expect(200).json["items"]
+        check(any(n["subject_en"].startswith("SLA 50% used " + num) for n in notes),
+              "the assignee is warned at 50%%: %s" % [n["subject_en"] for n in notes])
         j = s.journal(num)
         check(any(e.get("reason") == "clock response" for e in j), "the breach is journalled")
 
