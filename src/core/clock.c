@@ -293,25 +293,40 @@ int kn_clocks_tick(kn_engine *e, int64_t now_ms, int *n, kn_error *err)
 
 struct recompute_arg {
 	const kn_type *t;
-	const kn_clock *k;
+	size_t ci;       /* the clock whose records this pass visits */
+	bool unstarted;  /* pass: open records without that clock, else its running/paused ones */
 	int64_t now, after_id, n, changed;
-	bool all, done;
+	bool done;
 };
 
 static int recompute_batch(kn_engine *e, void *arg, kn_error *err)
 {
 	struct recompute_arg *a = arg;
-	kn_cond c[2] = {
-	    a->all ? (kn_cond){.attr = a->k->field[KN_CLOCK_STATE], .op = KN_OP_NIN,
-			       .values = json_pack("[ss]", "stopped", "cancelled")}
-		   : (kn_cond){.attr = a->k->field[KN_CLOCK_STATE], .op = KN_OP_IN,
-			       .values = json_pack("[ss]", "running", "paused")},
-	    {.attr = "id", .op = KN_OP_GT, .values = json_pack("[I]", (json_int_t)a->after_id)},
-	};
+	const kn_type *t = a->t;
+	kn_cond c[KN_MAX_CLOCKS + 2];
+	size_t n = 0;
+	if (a->unstarted) {
+		json_t *finals = json_array();
+		for (size_t i = 0; i < t->nstates; i++)
+			if (t->states[i].final)
+				json_array_append_new(finals, json_string(t->states[i].name));
+		c[n++] = (kn_cond){.attr = t->clocks[a->ci].field[KN_CLOCK_STATE], .op = KN_OP_NULL,
+				   .values = json_array()};
+		c[n++] = (kn_cond){.attr = "state", .op = KN_OP_NIN, .values = finals};
+	} else {
+		c[n++] = (kn_cond){.attr = t->clocks[a->ci].field[KN_CLOCK_STATE], .op = KN_OP_IN,
+				   .values = json_pack("[ss]", "running", "paused")};
+		/* those an earlier clock's pass visited already */
+		for (size_t j = 0; j < a->ci; j++)
+			c[n++] = (kn_cond){.attr = t->clocks[j].field[KN_CLOCK_STATE], .op = KN_OP_NIN,
+					   .values = json_pack("[ss]", "running", "paused")};
+	}
+	c[n++] = (kn_cond){.attr = "id", .op = KN_OP_GT,
+			   .values = json_pack("[I]", (json_int_t)a->after_id)};
 	json_t *items = NULL;
-	int rc = clock_batch(e, a->t, c, 2, "id", RECOMPUTE_BATCH, &items, err);
-	json_decref((json_t *)c[0].values);
-	json_decref((json_t *)c[1].values);
+	int rc = clock_batch(e, t, c, n, "id", RECOMPUTE_BATCH, &items, err);
+	for (size_t i = 0; i < n; i++)
+		json_decref((json_t *)c[i].values);
 	size_t i;
 	json_t *rec;
 	json_array_foreach(items, i, rec)
@@ -319,8 +334,7 @@ static int recompute_batch(kn_engine *e, void *arg, kn_error *err)
 		if (rc)
 			break;
 		bool changed;
-		rc = clock_visit(e, a->t, rec, a->now, "agreements or calendars changed", &changed,
-				 err);
+		rc = clock_visit(e, t, rec, a->now, "agreements or calendars changed", &changed, err);
 		a->n++;
 		a->changed += changed;
 		a->after_id = json_integer_value(json_object_get(rec, "id"));
@@ -334,17 +348,18 @@ static int recompute(kn_engine *e, const kn_type *t, int64_t now_ms, bool in_tx,
 		     int64_t *n, int64_t *changed, kn_error *err)
 {
 	*n = *changed = 0;
-	for (size_t ci = 0; ci < t->nclocks; ci++) {
-		struct recompute_arg a = {t, &t->clocks[ci], now_ms, 0, 0, 0, all, false};
-		while (!a.done) {
-			int rc = in_tx ? recompute_batch(e, &a, err)
-				       : kn_engine_write(e, recompute_batch, &a, err);
-			if (rc)
-				return rc;
+	for (int pass = 0; pass < (all ? 2 : 1); pass++)
+		for (size_t ci = 0; ci < t->nclocks; ci++) {
+			struct recompute_arg a = {t, ci, pass == 1, now_ms, 0, 0, 0, false};
+			while (!a.done) {
+				int rc = in_tx ? recompute_batch(e, &a, err)
+					       : kn_engine_write(e, recompute_batch, &a, err);
+				if (rc)
+					return rc;
+			}
+			*n += a.n;
+			*changed += a.changed;
 		}
-		*n += a.n;
-		*changed += a.changed;
-	}
 	return 0;
 }
 

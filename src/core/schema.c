@@ -885,8 +885,15 @@ static int clocks_expand(loadctx *c, json_t *o)
 		return bad(c, "fields", "fields must be a list");
 	if (!ix)
 		json_object_set_new(o, "indexes", ix = json_array());
+	const char *agreement = json_string_value(json_object_get(cl, "agreement"));
+	bool has_priority = false;
 	size_t i;
 	json_t *v;
+	json_array_foreach(fields, i, v)
+	{
+		const char *fn = json_string_value(json_object_get(v, "name"));
+		has_priority |= fn && !strcmp(fn, "priority");
+	}
 	json_array_foreach(list, i, v)
 	{
 		const char *name = json_string_value(json_object_get(v, "name"));
@@ -925,8 +932,20 @@ static int clocks_expand(loadctx *c, json_t *o)
 		snprintf(a, sizeof a, "%s_state", name);
 		snprintf(b, sizeof b, "%s_due", name);
 		json_array_append_new(ix, json_pack("[ss]", a, b));
+		/* the SLA report's counts: stopped in a period under an agreement,
+		 * breached or not, by priority, from the index alone */
 		snprintf(b, sizeof b, "%s_stopped_at", name);
-		json_array_append_new(ix, json_pack("[ss]", a, b));
+		char br[64];
+		snprintf(br, sizeof br, "%s_breached", name);
+		json_t *counted = json_pack("[ss]", a, b);
+		if (agreement)
+			json_array_append_new(counted, json_string(agreement));
+		json_array_append_new(counted, json_string(br));
+		if (has_priority)
+			json_array_append_new(counted, json_string("priority"));
+		json_array_append_new(ix, counted);
+		snprintf(a, sizeof a, "%s_breached_at", name);
+		json_array_append_new(ix, json_pack("[s]", a));
 	}
 	return 0;
 }

@@ -616,20 +616,28 @@ static int64_t business_days(kn_engine *e, int64_t t_ms, int days)
 
 /* ---- recomputing ---------------------------------------------------------------- */
 
+static int mark_recomputed(kn_engine *e, void *gen, kn_error *err)
+{
+	return OPS(e)->meta_set(ST(e), "sla_recomputed", gen, err);
+}
+
 int kn_sla_recompute(kn_engine *e, int64_t *n, int64_t *changed, kn_error *err)
 {
 	*n = *changed = 0;
-	for (size_t i = 0; i < e->schema->ntypes; i++) {
+	char *gen = NULL;
+	int rc = OPS(e)->meta_get(ST(e), "sla_gen", &gen, err);
+	for (size_t i = 0; !rc && i < e->schema->ntypes; i++) {
 		const kn_type *t = &e->schema->types[i];
-		if (!t->nclocks)
-			continue;
-		int64_t a, b;
-		int rc = kn_clocks_recompute(e, t, kn_now_ms(), &a, &b, err);
-		if (rc)
-			return rc;
+		int64_t a = 0, b = 0;
+		if (t->nclocks)
+			rc = kn_clocks_recompute(e, t, kn_now_ms(), &a, &b, err);
 		*n += a, *changed += b;
 	}
-	return 0;
+	/* the timer need not do it again for the same changes */
+	if (!rc && gen)
+		rc = kn_engine_write(e, mark_recomputed, gen, err);
+	free(gen);
+	return rc;
 }
 
 /* Before the clocks' timer: recompute when agreements or calendars changed. */

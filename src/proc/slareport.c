@@ -349,28 +349,23 @@ static void month_back(int y, int m, int back, int *oy, int *om)
 	*om = k % 12 + 1;
 }
 
-/* Per month, each clock's tickets and achievement under the SLA. */
+/* The start of month y-m in zone z (epoch ms). */
+static int64_t month_start(const kn_tz *z, int y, int m)
+{
+	return kn_tz_utc(z, kn_days_from_civil(y, m, 1) * 86400) * 1000;
+}
+
+/* Per month in the SLA's zone, each clock's tickets and achievement under
+ * the SLA: a query per month (a range of the covering index). */
 static int trend_section(kn_engine *e, const kn_user *u, const json_t *sla, const kn_tz *z,
 			 const kn_period *pd, int months, json_t *rows, kn_error *err)
 {
-	/* the month of the period's last instant, in the SLA's zone */
+	/* the month of the period's last instant */
 	int64_t last = pd->to_ms > pd->from_ms ? pd->to_ms - 1 : pd->to_ms;
 	char lt[48];
 	kn_tz_format(z, last, lt, sizeof lt);
-	int y = atoi(lt), m = atoi(lt + 5), fy, fm, ny, nm;
+	int y = atoi(lt), m = atoi(lt + 5), fy, fm;
 	month_back(y, m, months - 1, &fy, &fm);
-	month_back(y, m, -1, &ny, &nm);
-	int off = kn_tz_offset(z, last / 1000) / 60;
-	char from[48], to[48];
-	snprintf(from, sizeof from, "%04d-%02d-01T00:00:00%c%02d:%02d", fy, fm, off < 0 ? '-' : '+',
-		 abs(off) / 60, abs(off) % 60);
-	snprintf(to, sizeof to, "%04d-%02d-01T00:00:00%c%02d:%02d", ny, nm, off < 0 ? '-' : '+',
-		 abs(off) / 60, abs(off) % 60);
-	int64_t fms, tms;
-	kn_parse_datetime(from, &fms);
-	kn_parse_datetime(to, &tms);
-	kn_format_datetime(fms, from, sizeof from);
-	kn_format_datetime(tms, to, sizeof to);
 	const char *applies = str(sla, "applies_to");
 	int rc = 0;
 	for (size_t ti = 0; !rc && ti < e->schema->ntypes; ti++) {
@@ -379,41 +374,21 @@ static int trend_section(kn_engine *e, const kn_user *u, const json_t *sla, cons
 			continue;
 		for (size_t ci = 0; !rc && ci < t->nclocks; ci++) {
 			const kn_clock *k = &t->clocks[ci];
-			char by[96], gte[80], ltp[80];
-			snprintf(by, sizeof by, "%s:month,%s", k->field[KN_CLOCK_STOPPED_AT],
-				 k->field[KN_CLOCK_BREACHED]);
-			snprintf(gte, sizeof gte, "%s[gte]", k->field[KN_CLOCK_STOPPED_AT]);
-			snprintf(ltp, sizeof ltp, "%s[lt]", k->field[KN_CLOCK_STOPPED_AT]);
-			kn_qp q = {.n = 0};
-			kn_report_add(&q, "by", by);
-			kn_report_add(&q, "sla", str(sla, "name"));
-			kn_report_add(&q, k->field[KN_CLOCK_STATE], "stopped");
-			kn_report_add(&q, gte, from);
-			kn_report_add(&q, ltp, to);
-			json_t *res = NULL;
-			rc = kn_report_stats(e, u, t, &q, &res, err);
 			for (int i = 0; !rc && i < months; i++) {
-				int yy, mm;
+				int yy, mm, ny, nm;
 				month_back(fy, fm, -i, &yy, &mm);
+				month_back(fy, fm, -i - 1, &ny, &nm);
+				kn_period mp;
+				mp.from_ms = month_start(z, yy, mm);
+				mp.to_ms = month_start(z, ny, nm);
+				kn_report_iso(mp.from_ms, mp.from, sizeof mp.from);
+				kn_report_iso(mp.to_ms, mp.to, sizeof mp.to);
+				counts by[6], c = {0, 0};
+				rc = clock_counts(e, u, t, k, str(sla, "name"), &mp, by, err);
+				for (int p = 0; p <= 5; p++)
+					c.n += by[p].n, c.breached += by[p].breached;
 				char key[16];
 				snprintf(key, sizeof key, "%04d-%02d", yy, mm);
-				counts c = {0, 0};
-				size_t j;
-				json_t *g;
-				json_array_foreach(json_object_get(res, "groups"), j, g)
-				{
-					json_t *kk = json_object_get(g, "key");
-					char mkey[80];
-					snprintf(mkey, sizeof mkey, "%s:month",
-						 k->field[KN_CLOCK_STOPPED_AT]);
-					const char *mk = json_string_value(json_object_get(kk, mkey));
-					if (!mk || strcmp(mk, key))
-						continue;
-					int64_t n = json_integer_value(json_object_get(g, "count"));
-					c.n += n;
-					if (json_is_true(json_object_get(kk, k->field[KN_CLOCK_BREACHED])))
-						c.breached += n;
-				}
 				json_array_append_new(
 				    rows, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o}", "month", key, "type",
 						    t->name, "clock", k->name, "tickets", (json_int_t)c.n,
@@ -421,7 +396,6 @@ static int trend_section(kn_engine *e, const kn_user *u, const json_t *sla, cons
 						    (json_int_t)c.breached, "achievement",
 						    pct_or_null(c.n - c.breached, c.n)));
 			}
-			json_decref(res);
 		}
 	}
 	return rc;

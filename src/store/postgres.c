@@ -1166,7 +1166,7 @@ static int pg_rec_stats(kn_store *st, const kn_type *t, const kn_statq *q, json_
 		}
 		PQclear(res);
 	}
-	if (!r && total) {
+	if (!r && total && !kn_sqlop_stats_total(q, arr, total)) {
 		res = NULL;
 		r = exec_params(c, s.count_sql.data, s.count_sql.len, (int)s.ncount, pv.v, &res,
 				"count", err);

@@ -165,6 +165,18 @@ static int obj_args(const json_t *o, const char *const *spec, kn_sqlarg *a, cons
 
 /* ---- stats ------------------------------------------------------------------ */
 
+bool kn_sqlop_stats_total(const kn_statq *q, const json_t *groups, int64_t *total)
+{
+	if (q->min_count > 1 || json_array_size(groups) >= (size_t)q->limit)
+		return false;
+	int64_t n = 0;
+	size_t i;
+	json_t *g;
+	json_array_foreach(groups, i, g) n += json_integer_value(json_array_get(g, q->ngroups));
+	*total = n;
+	return true;
+}
+
 json_t *kn_sqlop_stats_row(kn_store *st, const kn_sqlrow *r, const kn_sqlstats *s)
 {
 	json_t *a = json_array();

@@ -258,6 +258,10 @@ int kn_sqlop_search_rank(kn_store *st, const char *type, const kn_sterm *terms, 
 /* One result row of a kn_sql_stats query as rec_stats gives it (a new
  * array), or NULL when a text is not valid UTF-8. */
 json_t *kn_sqlop_stats_row(kn_store *st, const kn_sqlrow *r, const kn_sqlstats *s);
+/* The total of a stats query from its groups ([keys..., count, ...]) when
+ * they are all of the matching rows (fewer than the limit, no min_count):
+ * true and *total set, so that the store need not count again. */
+bool kn_sqlop_stats_total(const kn_statq *q, const json_t *groups, int64_t *total);
 int kn_sqlop_meta_get(kn_store *st, const char *key, char **val, kn_error *err);
 int kn_sqlop_meta_set(kn_store *st, const char *key, const char *val, kn_error *err);
 

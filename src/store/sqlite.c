@@ -1297,7 +1297,7 @@ static int sq_rec_stats(kn_store *st, const kn_type *t, const kn_statq *q, json_
 	if (!r && rc != SQLITE_DONE)
 		r = sq_fail(c, rc, err, "stats");
 	stmt_put(ps);
-	if (!r && total) {
+	if (!r && total && !kn_sqlop_stats_total(q, arr, total)) {
 		r = stmt_get(c, s.count_sql.data, s.count_sql.len, &ps, err);
 		if (!r) {
 			for (size_t k = 0; k < s.ncount; k++)
