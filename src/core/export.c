@@ -182,42 +182,35 @@ static int xlsx_row(void *p, const json_t *rec)
 	return x->error ? KN_EINTERNAL : 0;
 }
 
-static int xlsx_file(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param *p,
-		     size_t np, const json_t *cols, bool ja, char **body, size_t *len,
-		     kn_error *err)
+/* A new workbook in a temporary file (*path: free with workbook_done). */
+static int workbook_open(const char *what, lxw_workbook **wb, char **path, kn_error *err)
 {
-	char *path = kn_xasprintf("%s/kanri-export-XXXXXX", kn_tmpdir());
-	int fd = mkstemp(path);
+	*wb = NULL;
+	*path = kn_xasprintf("%s/kanri-%s-XXXXXX", kn_tmpdir(), what);
+	int fd = mkstemp(*path);
 	if (fd < 0) {
-		int rc0 = kn_fail(err, KN_EINTERNAL, "", "cannot make a temporary file in %s: %s",
-			      kn_tmpdir(), strerror(errno));
-		free(path);
-		return rc0;
+		int rc = kn_fail(err, KN_EINTERNAL, "", "cannot make a temporary file in %s: %s",
+				 kn_tmpdir(), strerror(errno));
+		free(*path);
+		*path = NULL;
+		return rc;
 	}
 	close(fd);
-	lxw_workbook *wb = workbook_new(path);
-	lxw_worksheet *ws = wb ? workbook_add_worksheet(wb, t->plural) : NULL;
-	if (!ws) {
-		if (wb)
-			workbook_close(wb);
-		unlink(path);
-		free(path);
+	*wb = workbook_new(*path);
+	if (!*wb) {
+		unlink(*path);
+		free(*path);
+		*path = NULL;
 		return kn_fail(err, KN_EINTERNAL, "", "cannot make the workbook");
 	}
-	lxw_format *head = workbook_add_format(wb);
-	format_set_bold(head);
-	size_t i;
-	json_t *col;
-	json_array_foreach(cols, i, col)
-	{
-		worksheet_write_string(ws, 0, (lxw_col_t)i, label_of(t, json_string_value(col), ja), head);
-		worksheet_set_column(ws, (lxw_col_t)i, (lxw_col_t)i, 18, NULL);
-	}
-	worksheet_freeze_panes(ws, 1, 0);
-	struct xlsx x = {ws, cols, NULL, 0, 0};
-	int rc = each_record(e, u, t, p, np, cols, xlsx_row, &x, err);
-	if (!rc && x.row)
-		worksheet_autofilter(ws, 0, 0, x.row, (lxw_col_t)(json_array_size(cols) - 1));
+	return 0;
+}
+
+/* Close wb and, when rc is 0, give its bytes as *body (*len); the file is
+ * removed either way. */
+static int workbook_done(lxw_workbook *wb, char *path, int rc, char **body, size_t *len,
+			 kn_error *err)
+{
 	lxw_error closed = workbook_close(wb);
 	if (!rc && closed != LXW_NO_ERROR)
 		rc = kn_fail(err, KN_EINTERNAL, "", "cannot write the workbook: %s",
@@ -236,6 +229,36 @@ static int xlsx_file(kn_engine *e, const kn_user *u, const kn_type *t, const kn_
 	unlink(path);
 	free(path);
 	return rc;
+}
+
+static int xlsx_file(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param *p,
+		     size_t np, const json_t *cols, bool ja, char **body, size_t *len,
+		     kn_error *err)
+{
+	lxw_workbook *wb;
+	char *path;
+	int rc = workbook_open("export", &wb, &path, err);
+	if (rc)
+		return rc;
+	lxw_worksheet *ws = workbook_add_worksheet(wb, t->plural);
+	if (!ws)
+		return workbook_done(wb, path, kn_fail(err, KN_EINTERNAL, "", "cannot make the workbook"),
+				     body, len, err);
+	lxw_format *head = workbook_add_format(wb);
+	format_set_bold(head);
+	size_t i;
+	json_t *col;
+	json_array_foreach(cols, i, col)
+	{
+		worksheet_write_string(ws, 0, (lxw_col_t)i, label_of(t, json_string_value(col), ja), head);
+		worksheet_set_column(ws, (lxw_col_t)i, (lxw_col_t)i, 18, NULL);
+	}
+	worksheet_freeze_panes(ws, 1, 0);
+	struct xlsx x = {ws, cols, NULL, 0, 0};
+	rc = each_record(e, u, t, p, np, cols, xlsx_row, &x, err);
+	if (!rc && x.row)
+		worksheet_autofilter(ws, 0, 0, x.row, (lxw_col_t)(json_array_size(cols) - 1));
+	return workbook_done(wb, path, rc, body, len, err);
 }
 
 int kn_rec_export(kn_engine *e, const kn_user *u, const kn_type *t, const kn_param *p,
@@ -284,20 +307,13 @@ int kn_rec_export(kn_engine *e, const kn_user *u, const kn_type *t, const kn_par
 
 int kn_xlsx_tables(const json_t *sheets, char **body, size_t *len, kn_error *err)
 {
-	char *path = kn_xasprintf("%s/kanri-report-XXXXXX", kn_tmpdir());
-	int fd = mkstemp(path);
-	if (fd < 0) {
-		int rc0 = kn_fail(err, KN_EINTERNAL, "", "cannot make a temporary file in %s: %s",
-				  kn_tmpdir(), strerror(errno));
-		free(path);
-		return rc0;
-	}
-	close(fd);
-	lxw_workbook *wb = workbook_new(path);
-	int rc = wb ? 0 : kn_fail(err, KN_EINTERNAL, "", "cannot make the workbook");
-	lxw_format *head = wb ? workbook_add_format(wb) : NULL;
-	if (head)
-		format_set_bold(head);
+	lxw_workbook *wb;
+	char *path;
+	int rc = workbook_open("report", &wb, &path, err);
+	if (rc)
+		return rc;
+	lxw_format *head = workbook_add_format(wb);
+	format_set_bold(head);
 	size_t i;
 	json_t *sh;
 	json_array_foreach(sheets, i, sh)
@@ -338,22 +354,5 @@ int kn_xlsx_tables(const json_t *sheets, char **body, size_t *len, kn_error *err
 			}
 		}
 	}
-	lxw_error closed = wb ? workbook_close(wb) : LXW_NO_ERROR;
-	if (!rc && closed != LXW_NO_ERROR)
-		rc = kn_fail(err, KN_EINTERNAL, "", "cannot write the workbook: %s",
-			     lxw_strerror(closed));
-	if (!rc) {
-		kn_buf b;
-		kn_buf_init(&b, 0);
-		if (kn_buf_read_file(&b, path) != 0) {
-			kn_buf_release(&b);
-			rc = kn_fail(err, KN_EINTERNAL, "", "cannot read the workbook back");
-		} else {
-			*body = b.data;
-			*len = b.len;
-		}
-	}
-	unlink(path);
-	free(path);
-	return rc;
+	return workbook_done(wb, path, rc, body, len, err);
 }

@@ -63,6 +63,13 @@ static int64_t business(const kn_calendar *cal, int64_t a, int64_t b)
 
 /* ---- one SLA over a period --------------------------------------------------- */
 
+/* Whether the SLA's applies_to takes records of type t (one with clocks). */
+static bool applies(const json_t *sla, const kn_type *t)
+{
+	const char *a = str(sla, "applies_to");
+	return t->nclocks && (!a || !strcmp(a, "all") || !strcmp(a, t->name));
+}
+
 typedef struct counts {
 	int64_t n, breached;
 } counts;
@@ -110,11 +117,11 @@ static int targets_section(kn_engine *e, const kn_user *u, const json_t *sla,
 			   const kn_sla_target *tg, size_t ntg, const kn_period *pd, json_t *rows,
 			   kn_error *err)
 {
-	const char *name = str(sla, "name"), *applies = str(sla, "applies_to");
+	const char *name = str(sla, "name");
 	int rc = 0;
 	for (size_t ti = 0; !rc && ti < e->schema->ntypes; ti++) {
 		const kn_type *t = &e->schema->types[ti];
-		if (!t->nclocks || (applies && strcmp(applies, "all") && strcmp(applies, t->name)))
+		if (!applies(sla, t))
 			continue;
 		for (size_t ci = 0; !rc && ci < t->nclocks; ci++) {
 			const kn_clock *k = &t->clocks[ci];
@@ -366,11 +373,10 @@ static int trend_section(kn_engine *e, const kn_user *u, const json_t *sla, cons
 	kn_tz_format(z, last, lt, sizeof lt);
 	int y = atoi(lt), m = atoi(lt + 5), fy, fm;
 	month_back(y, m, months - 1, &fy, &fm);
-	const char *applies = str(sla, "applies_to");
 	int rc = 0;
 	for (size_t ti = 0; !rc && ti < e->schema->ntypes; ti++) {
 		const kn_type *t = &e->schema->types[ti];
-		if (!t->nclocks || (applies && strcmp(applies, "all") && strcmp(applies, t->name)))
+		if (!applies(sla, t))
 			continue;
 		for (size_t ci = 0; !rc && ci < t->nclocks; ci++) {
 			const kn_clock *k = &t->clocks[ci];
